@@ -1,0 +1,71 @@
+"""Load a vision-language model and its processor from a local folder.
+
+One loader for everything: our locally built backbones, our trained judges, and any Hugging Face
+image-text-to-text checkpoint a user has on disk (Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor, ProcessorMixin
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+from ..errors import JudgeError
+from . import processor as _processor  # noqa: F401  (AutoProcessor must know JudgeProcessor)
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+
+
+def check_model_dir(path: str | Path) -> dict:
+    """Fail with one line unless `path` holds a vision-language model; returns its config.json."""
+    path = Path(path)
+    if not path.is_dir():
+        raise JudgeError(f"{path}: model folder not found")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise JudgeError(f"{path}: not a model folder (no config.json)")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise JudgeError(f"{config_file}: cannot read ({e})") from None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise JudgeError(
+            f"{path}: not a vision-language model (model_type {model_type!r} has no image-text-to-text class in transformers)"
+        )
+    return config
+
+
+def load_processor(path: str | Path) -> ProcessorMixin:
+    path = Path(path)
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+    except (OSError, ValueError, ImportError) as e:
+        raise JudgeError(f"{path}: cannot load the processor ({str(e).splitlines()[0]})") from None
+    if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
+        raise JudgeError(f"{path}: the processor has no image processor (is processor_config.json missing?)")
+    # Batched generation appends new tokens at the right end, so prompts are padded on the left.
+    processor.tokenizer.padding_side = "left"
+    return processor
+
+
+def load_backbone(
+    path: str | Path, *, dtype: str = "float32", device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, ProcessorMixin]:
+    """(model, processor) from a local folder, the model in eval mode on `device`."""
+    check_model_dir(path)
+    if dtype not in DTYPES:
+        raise JudgeError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    processor = load_processor(path)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(Path(path), dtype=DTYPES[dtype])
+    except (OSError, ValueError) as e:
+        raise JudgeError(f"{path}: cannot load the model ({str(e).splitlines()[0]})") from None
+    model.to(device).eval()
+    return model, processor

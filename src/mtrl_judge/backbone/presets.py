@@ -1,0 +1,66 @@
+"""Model sizes built locally from scratch (no downloads).
+
+- tiny: the test fixture (under 2M parameters);
+- tiny-moe: the same size in the Qwen3-VL-MoE family (the paper's 30B-A3B is one);
+- small: the demo size, trainable in minutes on 2 CPU cores.
+
+Config traps (shared/notes/cpu-recipe.md): mrope_section must sum to head_dim / 2;
+num_position_embeddings must be a perfect square; deepstack_visual_indexes must be below the
+vision depth and no more than the text layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one locally built Qwen3-VL. Fields mirror the transformers config names."""
+
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    intermediate_size: int
+    vision_depth: int
+    vision_hidden_size: int
+    vision_intermediate_size: int
+    vision_num_heads: int
+    deepstack_visual_indexes: tuple[int, ...] = ()
+    # Images are resized to at most this many pixels (multiples of 32 per side): 128x128 gives 16 visual tokens.
+    max_pixels: int = 128 * 128
+    min_pixels: int = 32 * 32
+    moe: bool = False
+    num_experts: int = 4
+    num_experts_per_tok: int = 2
+    moe_intermediate_size: int = 128
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mrope_section(self) -> list[int]:
+        half = self.head_dim // 2
+        # Qwen3-VL's split of rotary frequencies between time, height and width.
+        t = half - 2 * (half * 5 // 16)
+        return [t, half * 5 // 16, half * 5 // 16]
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        vocab_size=1024, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=32, intermediate_size=384, vision_depth=1, vision_hidden_size=64, vision_intermediate_size=128,
+        vision_num_heads=2,
+    ),
+    "tiny-moe": Preset(
+        vocab_size=1024, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=32, intermediate_size=384, vision_depth=1, vision_hidden_size=64, vision_intermediate_size=128,
+        vision_num_heads=2, moe=True, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=128,
+    ),
+    "small": Preset(
+        vocab_size=2048, hidden_size=256, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=64, intermediate_size=640, vision_depth=2, vision_hidden_size=128, vision_intermediate_size=256,
+        vision_num_heads=2, deepstack_visual_indexes=(1,),
+    ),
+}

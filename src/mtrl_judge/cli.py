@@ -1,0 +1,175 @@
+"""The `mtrl-judge` command line: one entry point, sub-commands.
+
+User mistakes (a bad file, an unknown task, a wrong field) end with one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import JudgeError
+
+logger = logging.getLogger("mtrl_judge")
+
+EXIT_USER_ERROR = 2
+EXIT_PARTIAL = 1  # some rows of a batch failed; the rest were written
+
+
+def _error(message: str) -> None:
+    # One plain line, never wrapped to the terminal's width, so scripts can grep it.
+    print(f"mtrl-judge: error: {message}", file=sys.stderr)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
+    # transformers' own bars and notices would drown ours
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _cmd_backbone_build(args: argparse.Namespace) -> int:
+    from .backbone import build_backbone
+
+    build_backbone(args.preset, args.out, seed=args.seed, overwrite=args.overwrite)
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from .tasks import list_tasks
+
+    for task in list_tasks():
+        print(json.dumps(task.to_dict() | {"choices": list(task.choices)}))
+    return 0
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict | JudgeError]]:
+    """(line number, row or the error for that line) for each non-blank line."""
+    if not path.is_file():
+        raise JudgeError(f"{path}: input file not found")
+    rows: list[tuple[int, dict | JudgeError]] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                rows.append((n, JudgeError(f"{path}:{n}: not valid JSON ({e.msg})")))
+                continue
+            if not isinstance(row, dict):
+                rows.append((n, JudgeError(f"{path}:{n}: expected a JSON object")))
+                continue
+            rows.append((n, row))
+    return rows
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    from .io import write_jsonl
+    from .judge import Judge, JudgeRequest
+    from .tasks import get_task, register_tasks_from_yaml
+
+    if args.tasks_file:
+        register_tasks_from_yaml(args.tasks_file)
+    if args.input is None and not args.image:
+        raise JudgeError("give --image (one or two) for a single judgment, or --input FILE.jsonl for a batch")
+    if args.input is not None and (args.image or args.text is not None):
+        raise JudgeError("--input cannot be combined with --image/--text: put them in the JSONL rows")
+    if args.input is not None and args.output is None:
+        raise JudgeError("--input needs --output OUT.jsonl")
+    if args.input is None:
+        get_task(args.task)  # fail on an unknown task before loading the model
+    judge = Judge.from_pretrained(
+        args.model, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, max_pixels=args.max_pixels
+    )
+    if args.input is None:
+        verdict = judge.judge(images=args.image, text=args.text, task=args.task)
+        print(json.dumps(verdict.to_dict() | {"model": judge.name}, ensure_ascii=False))
+        return 0
+
+    # Batch: bad rows are reported with their line numbers; good rows are still judged and written.
+    base = args.input.parent
+    good: list[tuple[int, dict, JudgeRequest]] = []
+    errors: list[str] = []
+    for n, row in _read_jsonl(args.input):
+        if isinstance(row, JudgeError):
+            errors.append(str(row))
+            continue
+        images = row.get("images")
+        if isinstance(images, list):  # relative paths are relative to the JSONL file's folder
+            images = [str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p for p in images]
+        request = {"task": row.get("task", args.task), "images": images, "text": row.get("text")}
+        try:
+            good.append((n, row, judge.prepare(request, where=f"{args.input}:{n}")))
+        except JudgeError as e:
+            errors.append(str(e))
+    for message in errors:
+        _error(message)
+    verdicts = judge.judge_many([req for _, _, req in good], progress=True)
+    write_jsonl(
+        args.output,
+        ({"line": n, **({"id": row["id"]} if "id" in row else {}), **v.to_dict(), "model": judge.name} for (n, row, _), v in zip(good, verdicts)),
+    )
+    logger.info("judged %d row(s) into %s; %d bad row(s) skipped", len(verdicts), args.output, len(errors))
+    return EXIT_PARTIAL if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data.images import DEFAULT_MAX_PIXELS
+
+    parser = argparse.ArgumentParser(prog="mtrl-judge", description="Train, evaluate and serve unified multimodal LLM judges.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    backbone = sub.add_parser("backbone", help="build a Qwen3-VL backbone locally").add_subparsers(dest="backbone_command", required=True)
+    build = backbone.add_parser("build", help="build a backbone with random weights and a trained tokenizer")
+    build.add_argument("--preset", choices=["tiny", "tiny-moe", "small"], default="tiny", help="model size (tiny: tests; small: demo)")
+    build.add_argument("--out", type=Path, required=True, help="output folder")
+    build.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    build.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    build.set_defaults(func=_cmd_backbone_build)
+
+    tasks = sub.add_parser("tasks", help="list the registered judge tasks (JSON lines)")
+    tasks.set_defaults(func=_cmd_tasks)
+
+    judge = sub.add_parser("judge", help="judge one example, or a JSONL file of them")
+    judge.add_argument("--model", type=Path, required=True, help="model folder (ours or any HF image-text-to-text checkpoint)")
+    judge.add_argument("--task", default="seetrue", help="task name (see `mtrl-judge tasks`); default for JSONL rows without one")
+    judge.add_argument("--image", action="append", default=[], help="image file; repeat for pairwise tasks")
+    judge.add_argument("--text", default=None, help="the text to judge the image against, for tasks that use one")
+    judge.add_argument("--input", type=Path, default=None, help="JSONL rows {task, images: [paths], text}; relative paths are relative to the file")
+    judge.add_argument("--output", type=Path, default=None, help="JSONL output for --input (written atomically)")
+    judge.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    judge.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
+    judge.add_argument("--batch-size", type=int, default=16, help="examples per generation batch")
+    judge.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
+    judge.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
+    judge.set_defaults(func=_cmd_judge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except JudgeError as e:
+        _error(str(e))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: images, the unified example schema, benchmark adapters and the synthetic world."""

@@ -1,0 +1,55 @@
+"""The unified example schema every dataset is turned into (synthetic world and real benchmarks).
+
+One row is one judgment to make:
+    id      unique within its dataset (str)
+    task    a registered task name (str), e.g. "seetrue"
+    images  the images, in prompt order: one (pointwise) or two (pairwise)
+    text    the caption/prompt judged against, "" for tasks that use none
+    label   the gold answer, one of the task's choices ("yes"/"no" or "1"/"2")
+    source  where the row comes from, e.g. "judgeworld" or "seetrue:SeeTRUE.csv"
+    score   a graded human (or exact synthetic) score where one exists, else None; higher = more positive
+    meta    JSON text with anything else worth keeping (original ids, ratings, difficulty)
+"""
+
+from __future__ import annotations
+
+import datasets
+
+from ..errors import JudgeError
+from ..tasks import get_task
+
+FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "task": datasets.Value("string"),
+        "images": datasets.List(datasets.Image()),
+        "text": datasets.Value("string"),
+        "label": datasets.Value("string"),
+        "source": datasets.Value("string"),
+        "score": datasets.Value("float32"),
+        "meta": datasets.Value("string"),
+    }
+)
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+
+
+def validate_example(row: dict, where: str = "") -> None:
+    """Raise JudgeError naming `where` and the field unless `row` fits the schema and its task."""
+    prefix = f"{where}: " if where else ""
+    missing = [name for name in FEATURES if name not in row]
+    if missing:
+        raise JudgeError(f"{prefix}missing field(s) {', '.join(missing)}")
+    if not isinstance(row["id"], str) or not row["id"]:
+        raise JudgeError(f"{prefix}field 'id' must be a non-empty string")
+    try:
+        task = get_task(row["task"])
+    except JudgeError as e:
+        raise JudgeError(f"{prefix}field 'task': {e}") from None
+    if row["label"] not in task.choices:
+        raise JudgeError(f"{prefix}field 'label' is {row['label']!r}; task {task.name!r} takes {' or '.join(task.choices)}")
+    images = row["images"]
+    if not isinstance(images, (list, tuple)) or len(images) != task.num_images:
+        n = len(images) if isinstance(images, (list, tuple)) else type(images).__name__
+        raise JudgeError(f"{prefix}field 'images': task {task.name!r} takes {task.num_images} image(s), got {n}")
+    if task.uses_text and not (row["text"] or "").strip():
+        raise JudgeError(f"{prefix}field 'text' is empty but task {task.name!r} judges against a text")

@@ -1,0 +1,137 @@
+"""The judge: a vision-language model that answers judge tasks, greedily, in batches.
+
+    from mtrl_judge import Judge
+    judge = Judge.from_pretrained("runs/mt-rl-judge/best")
+    verdict = judge.judge(images=["cat.png"], text="a cat on a mat", task="seetrue")
+    verdict.choice, verdict.reasoning, verdict.valid
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .backbone.load import load_backbone
+from .data.images import DEFAULT_MAX_PIXELS, load_image
+from .errors import JudgeError
+from .progress import progress_bar
+from .prompts import STYLES, Verdict, render
+from .tasks import get_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JudgeRequest:
+    """One thing to judge: a task, its images (paths, bytes or PIL images) and maybe a text."""
+
+    task: str
+    images: Sequence
+    text: str | None = None
+
+
+class Judge:
+    """Wraps a model and processor; renders prompts, generates, parses with the shared parser.
+
+    Args:
+        model, processor: a loaded image-text-to-text model and its processor.
+        style: prompt style, "reason" (think then answer) or "direct" (answer only).
+        max_new_tokens: generation budget per verdict.
+        batch_size: examples per generate() call in `judge_many`.
+        max_pixels: images larger than this are refused (not resized) before decoding.
+        name: the model's name, reported with verdicts.
+    """
+
+    def __init__(
+        self,
+        model,
+        processor,
+        *,
+        style: str = "reason",
+        max_new_tokens: int = 128,
+        batch_size: int = 16,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        name: str = "judge",
+    ) -> None:
+        if style not in STYLES:
+            raise JudgeError(f"unknown prompt style {style!r}; expected one of {', '.join(STYLES)}")
+        if max_new_tokens < 1 or batch_size < 1 or max_pixels < 1:
+            raise JudgeError("max_new_tokens, batch_size and max_pixels must be positive")
+        self.model = model
+        self.processor = processor
+        self.style = style
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self.name = name
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, dtype: str = "float32", device: str = "cpu", **kwargs) -> "Judge":
+        """Load a judge from a local model folder (ours, or any HF image-text-to-text checkpoint)."""
+        model, processor = load_backbone(path, dtype=dtype, device=device)
+        kwargs.setdefault("name", Path(path).resolve().name)
+        return cls(model, processor, **kwargs)
+
+    def prepare(self, request: JudgeRequest | dict, where: str = "") -> JudgeRequest:
+        """Validate a request and decode its images; errors name `where` and the field."""
+        if isinstance(request, dict):
+            request = JudgeRequest(task=request.get("task"), images=request.get("images") or [], text=request.get("text"))
+        prefix = f"{where}: " if where else ""
+        if not isinstance(request.task, str):
+            raise JudgeError(f"{prefix}field 'task' is missing or not a string")
+        try:
+            task = get_task(request.task)
+        except JudgeError as e:
+            raise JudgeError(f"{prefix}field 'task': {e}") from None
+        if isinstance(request.images, (str, bytes, Path)) or not isinstance(request.images, Sequence):
+            raise JudgeError(f"{prefix}field 'images' must be a list of images")
+        if len(request.images) != task.num_images:
+            raise JudgeError(
+                f"{prefix}field 'images': task {task.name!r} ({task.format}) takes {task.num_images} image(s), got {len(request.images)}"
+            )
+        if request.text is not None and not isinstance(request.text, str):
+            raise JudgeError(f"{prefix}field 'text' must be a string")
+        if task.uses_text and not (request.text or "").strip():
+            raise JudgeError(f"{prefix}field 'text': task {task.name!r} judges an image against a text, but none was given")
+        images = [
+            load_image(img, max_pixels=self.max_pixels, where=f"{prefix}field 'images'[{i}]".strip())
+            for i, img in enumerate(request.images)
+        ]
+        return JudgeRequest(task=task.name, images=images, text=request.text)
+
+    def judge(self, images: Sequence, text: str | None = None, task: str = "seetrue") -> Verdict:
+        """Judge one example. Raises JudgeError for bad input (unknown task, wrong image count...)."""
+        return self.judge_many([JudgeRequest(task=task, images=images, text=text)])[0]
+
+    def judge_many(self, requests: Iterable[JudgeRequest | dict], *, progress: bool = False) -> list[Verdict]:
+        """Judge many examples in batches of `batch_size`, in input order."""
+        prepared = [self.prepare(r) for r in requests]
+        verdicts: list[Verdict] = []
+        with progress_bar("judging", total=len(prepared), enabled=progress) as advance:
+            for start in range(0, len(prepared), self.batch_size):
+                batch = prepared[start : start + self.batch_size]
+                completions = self.generate(batch)
+                for request, completion in zip(batch, completions):
+                    verdicts.append(Verdict.from_completion(completion, get_task(request.task).choices, request.task))
+                advance(len(batch))
+        return verdicts
+
+    @torch.inference_mode()
+    def generate(self, batch: Sequence[JudgeRequest], **generation_kwargs) -> list[str]:
+        """Greedy completions (decoded like TRL decodes them) for prepared requests."""
+        texts = [
+            self.processor.apply_chat_template(
+                render({"task": r.task, "text": r.text, "images": r.images}, self.style), add_generation_prompt=True, tokenize=False
+            )
+            for r in batch
+        ]
+        images = [img for r in batch for img in r.images]
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.model.device)
+        kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": False, **generation_kwargs}
+        output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)
