@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny backbone built once per session, and small images on disk."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+import mtrl_judge  # noqa: F401  (registers the processor, as every user import does)
+from mtrl_judge.backbone import build_backbone
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    logging.getLogger("mtrl_judge").setLevel(logging.WARNING)
+    return build_backbone("tiny", tmp_path_factory.mktemp("models") / "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_judge(tiny_model_dir):
+    from mtrl_judge import Judge
+
+    return Judge.from_pretrained(tiny_model_dir, max_new_tokens=8, batch_size=4)
+
+
+def make_image(path: Path, colour: str = "red", size: tuple[int, int] = (64, 64)) -> Path:
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).ellipse((8, 8, size[0] - 8, size[1] - 8), fill=colour)
+    image.save(path)
+    return path
+
+
+@pytest.fixture()
+def image_files(tmp_path) -> dict[str, Path]:
+    return {
+        "red": make_image(tmp_path / "red.png", "red"),
+        "blue": make_image(tmp_path / "blue.png", "blue"),
+        "huge": make_image(tmp_path / "huge.png", "green", size=(600, 600)),
+    }
