@@ -15,7 +15,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, ProcessorMi
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 from ..errors import JudgeError
-from . import processor as _processor  # noqa: F401  (AutoProcessor must know JudgeProcessor)
+from .processor import IMAGE_ONLY_PROCESSORS  # importing it registers JudgeProcessor with AutoProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,21 @@ def check_model_dir(path: str | Path) -> dict:
     return config
 
 
-def load_processor(path: str | Path) -> ProcessorMixin:
+def load_processor(path: str | Path, model_type: str | None = None) -> ProcessorMixin:
+    """The folder's processor; for Qwen-VL checkpoints whose stock processor needs torchvision
+    (absent on CPU machines here), the image-only twin built from the same files."""
     path = Path(path)
     try:
         processor = AutoProcessor.from_pretrained(path)
     except (OSError, ValueError, ImportError) as e:
-        raise JudgeError(f"{path}: cannot load the processor ({str(e).splitlines()[0]})") from None
+        fallback = IMAGE_ONLY_PROCESSORS.get(model_type or "")
+        if fallback is None:
+            raise JudgeError(f"{path}: cannot load the processor ({str(e).splitlines()[0]})") from None
+        logger.info("%s: stock processor unavailable (%s); using the image-only %s", path, str(e).splitlines()[0][:80], fallback.__name__)
+        try:
+            processor = fallback.from_pretrained(path)
+        except (OSError, ValueError, ImportError) as e2:
+            raise JudgeError(f"{path}: cannot load the processor ({str(e2).splitlines()[0]})") from None
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
         raise JudgeError(f"{path}: the processor has no image processor (is processor_config.json missing?)")
     # Batched generation appends new tokens at the right end, so prompts are padded on the left.
@@ -59,10 +68,10 @@ def load_backbone(
     path: str | Path, *, dtype: str = "float32", device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, ProcessorMixin]:
     """(model, processor) from a local folder, the model in eval mode on `device`."""
-    check_model_dir(path)
+    config = check_model_dir(path)
     if dtype not in DTYPES:
         raise JudgeError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    processor = load_processor(path)
+    processor = load_processor(path, config.get("model_type"))
     try:
         model = AutoModelForImageTextToText.from_pretrained(Path(path), dtype=DTYPES[dtype])
     except (OSError, ValueError) as e:
