@@ -39,3 +39,34 @@ def image_files(tmp_path) -> dict[str, Path]:
         "blue": make_image(tmp_path / "blue.png", "blue"),
         "huge": make_image(tmp_path / "huge.png", "green", size=(600, 600)),
     }
+
+
+def write_data_folder(root: Path, tasks=("seetrue", "agin-tech", "mjbench-alignment"), sizes=(8, 4, 4)) -> Path:
+    """A data folder in the unified schema with a few rows per task and split (red = yes)."""
+    import datasets
+
+    from mtrl_judge import get_task
+    from mtrl_judge.data.schema import FEATURES
+
+    splits = {}
+    for task_name in tasks:
+        task = get_task(task_name)
+        for split, n in zip(("train", "validation", "test"), sizes):
+            rows = []
+            for i in range(n):
+                positive = i % 2 == 0
+                colours = ["red" if positive else "blue"] + (["blue" if positive else "red"] if task.num_images == 2 else [])
+                images = [Image.new("RGB", (64, 64), c) for c in colours]
+                rows.append({
+                    "id": f"{task_name}-{split}-{i}", "task": task_name, "images": images,
+                    "text": "a red square" if task.uses_text else "", "label": task.choices[0 if positive else 1],
+                    "source": "fixture", "score": float(positive), "meta": "{}",
+                })
+            splits[split] = datasets.Dataset.from_list(rows, features=FEATURES)
+        datasets.DatasetDict(splits).save_to_disk(str(root / task_name))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    return write_data_folder(tmp_path_factory.mktemp("data"))

@@ -7,6 +7,7 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -124,6 +125,20 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if errors else 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train.config import load_recipe
+    from .train.run import train
+
+    recipe = load_recipe(args.recipe, args.overrides, dry_run=args.dry_run)
+    if args.dry_run:
+        print(json.dumps({"method": recipe.judge.method, "judge": dataclasses.asdict(recipe.judge),
+                          "trl": {k: v for k, v in recipe.trl.to_dict().items() if k in recipe.values}}, indent=2, default=str))
+        return 0
+    out = train(recipe, resume=args.resume, overwrite=args.overwrite)
+    logger.info("done: %s", out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.images import DEFAULT_MAX_PIXELS
 
@@ -155,11 +170,26 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
     judge.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
     judge.set_defaults(func=_cmd_judge)
+    train = sub.add_parser(
+        "train",
+        help="train a judge from a recipe (SFT or GRPO on TRL)",
+        description="Train a judge from a recipe. Any recipe field, ours or TRL's, can be overridden: --learning_rate 1e-5 --tasks seetrue",
+    )
+    train.add_argument("recipe", type=Path, help="recipe YAML (see recipes/)")
+    train.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    train.add_argument("--overwrite", action="store_true", help="delete an earlier run in output_dir and start again")
+    train.add_argument("--dry-run", action="store_true", help="validate the recipe and print its settings; train nothing")
+    train.set_defaults(func=_cmd_train, takes_overrides=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "takes_overrides", False):
+        args.overrides = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     _setup_logging(args.verbose)
     try:
         return args.func(args)

@@ -104,3 +104,15 @@ def total_reward(completions: Sequence, lam: float, **columns) -> list[float]:
     acc = accuracy_reward(completions, **columns)
     w_fmt, w_acc = paper_reward_weights(lam)
     return [w_fmt * (f or 0.0) + w_acc * (a or 0.0) for f, a in zip(fmt, acc)]
+
+
+def task_accuracy_reward(task_name: str) -> RewardFunc:
+    """Accuracy on rows of one task, None elsewhere. Given weight 0 in GRPO, it changes nothing in
+    the reward and makes TRL log `rewards/accuracy/<task>/mean`: training accuracy per task."""
+
+    def reward(completions: Sequence, task: Sequence[str] | None = None, label=None, **_: object) -> list[float | None]:
+        scores = accuracy_reward(completions, task=task, label=label)
+        return [s if t == task_name else None for s, t in zip(scores, task)]
+
+    reward.__name__ = f"accuracy/{task_name}"
+    return reward

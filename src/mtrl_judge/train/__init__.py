@@ -1,0 +1,1 @@
+"""Training: thin assembly of TRL's SFTTrainer / GRPOTrainer from a recipe."""

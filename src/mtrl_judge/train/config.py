@@ -1,0 +1,254 @@
+"""Recipes: one YAML file per method, every setting a declared dataclass field.
+
+A recipe holds our settings (`JudgeArguments`: model, data, task mixture, prompt style, reward
+weights, validation) and TRL's own (`GRPOConfig` or `SFTConfig`: learning rate, batch sizes,
+num_generations, beta, loss_type, ...) side by side at the top level, like open-r1's recipes.
+YAML first; `--key value` flags on the command line override it. Everything is validated before
+any model is loaded, with errors that name the recipe file and the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from transformers import HfArgumentParser
+from trl import GRPOConfig, SFTConfig
+
+from ..errors import JudgeError
+from ..rewards import REWARDS
+from ..tasks import PAPER_TASKS, get_task, register_tasks_from_yaml
+
+METHODS = {"sft": SFTConfig, "grpo": GRPOConfig}
+MIXTURES = ("balanced", "proportional", "weighted")
+
+
+@dataclass
+class JudgeArguments:
+    """mtrl-judge's own recipe fields (TRL's fields sit beside them in the same YAML)."""
+
+    method: str = field(default="grpo", metadata={"help": "training method: sft (SFTTrainer) or grpo (GRPOTrainer)"})
+    model: str = field(default="", metadata={"help": "local model folder: our base, or a Qwen2.5-VL / Qwen3-VL checkpoint"})
+    data: str = field(default="", metadata={"help": "data folder with one dataset per task (world generate / data import)"})
+    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS), metadata={"help": "tasks to train on; one task = a *-Single baseline"})
+    mixture: str = field(
+        default="balanced",
+        metadata={"help": "balanced: every task sampled as often as the largest; proportional: natural sizes; weighted: task_weights"},
+    )
+    task_weights: list[float] | None = field(default=None, metadata={"help": "sampling weight per task (same order as tasks); mixture=weighted"})
+    max_examples_per_task: int | None = field(default=None, metadata={"help": "use at most this many training rows per task"})
+    style: str | None = field(default=None, metadata={"help": "prompt style: direct or reason (default: sft -> direct, grpo -> reason)"})
+    format_weight: float = field(
+        default=0.1, metadata={"help": "lambda in lambda * format + (1 - lambda) * accuracy (EasyR1's default format weight, 0.1)"}
+    )
+    rewards: list[str] = field(default_factory=lambda: ["format", "accuracy"], metadata={"help": "reward functions, by registered name"})
+    log_task_accuracy: bool = field(default=True, metadata={"help": "log training accuracy per task (zero-weight rewards)"})
+    val_every: int = field(default=50, metadata={"help": "validate every N optimizer steps (0: only at the end)"})
+    val_split: str = field(default="validation", metadata={"help": "split used for validation and best-checkpoint selection"})
+    val_max_examples: int = field(default=64, metadata={"help": "validation rows per task (the first N)"})
+    val_batch_size: int = field(default=32, metadata={"help": "generation batch size during validation"})
+    val_max_new_tokens: int = field(default=128, metadata={"help": "generation budget per validation verdict"})
+    use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters (PEFT) instead of all weights"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], metadata={"help": "modules given LoRA adapters"}
+    )
+    image_max_pixels: int | None = field(
+        default=None, metadata={"help": "resize images to at most this many pixels (the paper: 4,194,304); default: the processor's"}
+    )
+    tasks_file: str | None = field(default=None, metadata={"help": "YAML file registering extra tasks before the recipe is checked"})
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise JudgeError(f"field 'method' is {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.tasks_file:
+            register_tasks_from_yaml(self.tasks_file, overwrite=True)
+        if not self.tasks:
+            raise JudgeError("field 'tasks' is empty: name at least one task")
+        for name in self.tasks:
+            try:
+                get_task(name)
+            except JudgeError as e:
+                raise JudgeError(f"field 'tasks': {e}") from None
+        if len(set(self.tasks)) != len(self.tasks):
+            raise JudgeError("field 'tasks' names a task twice")
+        if self.mixture not in MIXTURES:
+            raise JudgeError(f"field 'mixture' is {self.mixture!r}; expected one of {', '.join(MIXTURES)}")
+        if self.mixture == "weighted":
+            if self.task_weights is None or len(self.task_weights) != len(self.tasks):
+                n = "none" if self.task_weights is None else len(self.task_weights)
+                raise JudgeError(f"field 'task_weights' needs one weight per task ({len(self.tasks)}), got {n}")
+            if any(w < 0 for w in self.task_weights) or sum(self.task_weights) <= 0:
+                raise JudgeError("field 'task_weights' must be non-negative with a positive sum")
+        elif self.task_weights is not None:
+            raise JudgeError("field 'task_weights' is set but mixture is not 'weighted'")
+        if self.max_examples_per_task is not None and self.max_examples_per_task < 1:
+            raise JudgeError("field 'max_examples_per_task' must be at least 1")
+        if self.style is None:
+            self.style = "direct" if self.method == "sft" else "reason"
+        if self.style not in ("direct", "reason"):
+            raise JudgeError(f"field 'style' is {self.style!r}; expected direct or reason")
+        if self.method == "sft" and self.style == "reason":
+            raise JudgeError("field 'style': SFT needs reasoning targets for the reason style, which the data does not carry; use direct")
+        if not 0.0 <= self.format_weight <= 1.0:
+            raise JudgeError(f"field 'format_weight' (lambda) must be in [0, 1], got {self.format_weight}")
+        for name in self.rewards:
+            if name not in REWARDS:
+                raise JudgeError(f"field 'rewards': unknown reward {name!r}; known: {', '.join(sorted(REWARDS))}")
+        if self.image_max_pixels is not None and self.image_max_pixels < 32 * 32:
+            raise JudgeError("field 'image_max_pixels' must be at least 1024 (one 32x32 patch group)")
+        for name in ("val_every", "val_max_examples", "val_batch_size", "val_max_new_tokens"):
+            if getattr(self, name) < (0 if name == "val_every" else 1):
+                raise JudgeError(f"field {name!r} must be {'non-negative' if name == 'val_every' else 'positive'}")
+
+
+@dataclass
+class Recipe:
+    """A parsed, validated recipe: our arguments, TRL's config, and where it came from."""
+
+    judge: JudgeArguments
+    trl: GRPOConfig | SFTConfig
+    path: Path
+    values: dict  # the merged settings as given (YAML + overrides), saved beside the run
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.trl.output_dir)
+
+
+class _Parser(HfArgumentParser):
+    """HfArgumentParser whose errors raise instead of printing usage for hundreds of TRL fields."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise JudgeError(f"command line: {message}")
+
+
+def _field_names(*classes) -> set[str]:
+    return {f.name for cls in classes for f in dataclasses.fields(cls)}
+
+
+def _apply_cpu_defaults(values: dict) -> dict:
+    """Sensible values where the recipe is silent and no GPU is present (cpu-recipe.md):
+    TRL defaults to bf16 and gradient checkpointing, both slower or unsupported on CPU here."""
+    import torch
+
+    if not torch.cuda.is_available():
+        values.setdefault("use_cpu", True)
+        values.setdefault("bf16", False)
+        values.setdefault("gradient_checkpointing", False)
+    values.setdefault("report_to", "tensorboard" if _has("tensorboard") else "none")
+    values.setdefault("save_strategy", "steps")
+    values.setdefault("save_steps", 50)
+    values.setdefault("save_total_limit", 2)
+    values.setdefault("logging_steps", 1)
+    return values
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def read_recipe_values(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """The recipe's fields, with those of its `base:` recipe (a path relative to it) underneath.
+
+    A base lets one recipe differ from another by a few lines (RL-Single is MT-RL-Judge with one
+    task) instead of being a copy."""
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise JudgeError(f"{path}: cannot read recipe ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise JudgeError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise JudgeError(f"{path}: a recipe is a mapping of field: value")
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in _seen:
+        raise JudgeError(f"{path}: field 'base' makes a cycle through {base_path}")
+    return {**read_recipe_values(base_path, (*_seen, path.resolve())), **values}
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run: bool = False) -> Recipe:
+    """Parse and validate a recipe file with `--key value` overrides; nothing is loaded yet.
+
+    dry_run: check a recipe meant for other hardware (a GPU recipe on a CPU machine): every field
+    is validated, but TrainingArguments' hardware check is passed by forcing use_cpu where no GPU
+    is present."""
+    path = Path(path)
+    values = read_recipe_values(path)
+    overrides = list(overrides or [])
+
+    # The method decides which TRL config the other fields belong to; it may itself be overridden.
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--method", default=values.get("method", "grpo"))
+    method = peek.parse_known_args(overrides)[0].method
+    if method not in METHODS:
+        raise JudgeError(f"{path}: field 'method' is {method!r}; expected one of {', '.join(METHODS)}")
+    trl_class = METHODS[method]
+    known = _field_names(JudgeArguments, trl_class)
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            raise JudgeError(f"{path}: unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    values = _apply_cpu_defaults(dict(values))
+    if dry_run:
+        import torch
+
+        if not torch.cuda.is_available():
+            values["use_cpu"] = True
+    values["method"] = method
+    # Relative paths in a recipe are relative to where the command runs (like every CLI path).
+    parser = _Parser((JudgeArguments, trl_class))
+    parser.set_defaults(**values)
+    try:
+        judge, trl_args, rest = parser.parse_args_into_dataclasses(args=overrides, return_remaining_strings=True)
+    except JudgeError as e:
+        raise JudgeError(f"{path}: {e}") from None
+    except (ValueError, TypeError) as e:  # TRL's own __post_init__ checks
+        raise JudgeError(f"{path}: {str(e).splitlines()[0]}") from None
+    if rest:
+        hint = [difflib.get_close_matches(a.lstrip("-"), known, n=1) for a in rest if a.startswith("--")]
+        raise JudgeError(f"command line: unknown option(s) {' '.join(rest)}" + (f" (did you mean --{hint[0][0]}?)" if hint and hint[0] else ""))
+    for name in ("model", "data"):
+        if not getattr(judge, name):
+            raise JudgeError(f"{path}: field {name!r} is required")
+    if method == "grpo":
+        n_rewards = len(judge.rewards)
+        if trl_args.reward_weights is not None and len(trl_args.reward_weights) != n_rewards:
+            raise JudgeError(
+                f"{path}: field 'reward_weights' has {len(trl_args.reward_weights)} value(s) for {n_rewards} reward(s) {judge.rewards}"
+            )
+    merged = {**values}
+    for arg in overrides:
+        if arg.startswith("--"):
+            key = arg[2:].split("=", 1)[0]
+            merged[key] = getattr(judge, key, getattr(trl_args, key, None))
+    return Recipe(judge=judge, trl=trl_args, path=path, values=merged)
+
+
+def check_inputs(recipe: Recipe) -> None:
+    """Check the model folder and the data (every task's train and validation split) up front."""
+    from ..backbone.load import check_model_dir
+    from ..data.dataset import load_task_split
+
+    try:
+        check_model_dir(recipe.judge.model)
+    except JudgeError as e:
+        raise JudgeError(f"{recipe.path}: field 'model': {e}") from None
+    for task in recipe.judge.tasks:
+        for split in ("train", recipe.judge.val_split):
+            try:
+                load_task_split(recipe.judge.data, task, split)
+            except JudgeError as e:
+                raise JudgeError(f"{recipe.path}: field 'data': {e}") from None
+
+
