@@ -139,6 +139,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate.runner import RESULTS_FILE, EvalSettings, run_eval
+    from .judge import Judge
+    from .tasks import get_task, register_tasks_from_yaml
+
+    if args.tasks_file:
+        register_tasks_from_yaml(args.tasks_file)
+    for name in args.tasks or []:
+        get_task(name)  # an unknown task fails before the model loads
+    settings = EvalSettings(tasks=args.tasks, split=args.split, max_examples=args.max_examples,
+                            self_consistency=args.self_consistency, temperature=args.temperature)
+    judge = Judge.from_pretrained(args.model, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    results = run_eval(judge, args.data, args.out, settings)
+    for name, m in results["tasks"].items():
+        extra = f", position consistency {m['position_consistency']:.3f}" if "position_consistency" in m else ""
+        logger.info("%-18s macro-F1 %.4f  accuracy %.4f  unparseable %.3f%s", name, m["macro_f1"], m["accuracy"], m["parse_failure_rate"], extra)
+    logger.info("results: %s", Path(args.out) / RESULTS_FILE)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.images import DEFAULT_MAX_PIXELS
 
@@ -170,6 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
     judge.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
     judge.set_defaults(func=_cmd_judge)
+    ev = sub.add_parser("eval", help="evaluate a judge on a data folder: macro-F1 per task, results.json, predictions.jsonl")
+    ev.add_argument("--model", type=Path, required=True, help="model folder")
+    ev.add_argument("--data", type=Path, required=True, help="data folder (world generate / data import output)")
+    ev.add_argument("--tasks", nargs="+", default=None, help="tasks to evaluate (default: all in the data folder)")
+    ev.add_argument("--split", default="test", help="split to evaluate")
+    ev.add_argument("--out", type=Path, required=True, help="output folder for results.json and predictions.jsonl")
+    ev.add_argument("--max-examples", type=int, default=None, help="at most this many examples per task")
+    ev.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    ev.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
+    ev.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
+    ev.add_argument("--self-consistency", type=int, default=0, help="k >= 2: also sample k verdicts per example (pointwise tasks)")
+    ev.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --self-consistency")
+    ev.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
+    ev.set_defaults(func=_cmd_eval)
+
     train = sub.add_parser(
         "train",
         help="train a judge from a recipe (SFT or GRPO on TRL)",
