@@ -42,8 +42,9 @@ class FakeJudge(Judge):
         self.answer = answer
         self.style, self.name, self.batch_size, self.max_pixels, self.max_new_tokens = "reason", "fake", 4, 10**7, 8
 
-    def generate(self, batch, **kwargs):
-        return [self.answer(r) if callable(self.answer) else self.answer for r in batch]
+    def generate_scored(self, batch, **kwargs):
+        texts = [self.answer(r) if callable(self.answer) else self.answer for r in batch]
+        return [(t, 0.9 if "<answer>yes" in t or "<answer>1" in t else 0.1) for t in texts]
 
 
 def test_pairwise_judge_always_answering_1(tiny_data_dir):
@@ -125,3 +126,34 @@ def test_eval_cli_end_to_end(tiny_model_dir, tiny_data_dir, tmp_path):
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 4 + 4 + 2 * 4 and all("completion" in json.loads(x) for x in lines)
     assert main(["eval", "--model", str(tiny_model_dir), "--data", str(tiny_data_dir), "--out", str(out), "--tasks", "nope"]) == 2
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_correlations_and_auc_match_scipy_and_sklearn(seed):
+    from scipy.stats import kendalltau, spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from mtrl_judge.evaluate.metrics import kendall_tau_b, roc_auc, spearman
+
+    rng = random.Random(seed)
+    n = rng.randint(5, 80)
+    x = [rng.choice([0.1, 0.2, 0.5, 0.7, rng.random()]) for _ in range(n)]  # ties on purpose
+    y = [rng.randint(1, 7) for _ in range(n)]
+    assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic)
+    assert kendall_tau_b(x, y) == pytest.approx(kendalltau(x, y).statistic)
+    labels = [rng.random() < 0.4 for _ in range(n)]
+    if 0 < sum(labels) < n:
+        assert roc_auc(labels, x) == pytest.approx(roc_auc_score(labels, x))
+
+
+def test_score_metrics_leave_out_missing_and_explain_undefined():
+    from mtrl_judge.evaluate.metrics import expected_calibration_error, score_metrics
+
+    m = score_metrics(["yes", "no", "yes", "no"], [0.9, 0.2, None, 0.4], [5.0, None, 3.0, 1.0], "yes")
+    assert m["scores/missing_judge_score"] == 1 and m["scores/missing_human_score"] == 1
+    assert m["scores/spearman"] == {"value": None, "undefined": "fewer than 3 examples carry a human score"}
+    constant = score_metrics(["yes", "no", "yes"], [0.5, 0.5, 0.5], [1.0, 2.0, 3.0], "yes")
+    assert constant["scores/kendall"]["undefined"] == "the judge scores are constant"
+    assert score_metrics(["yes", "yes"], [0.9, 0.8], [1, 2], "yes")["scores/roc_auc"]["undefined"].startswith("only one class")
+    assert expected_calibration_error([True, False], [1.0, 0.0]) == 0.0
+    assert expected_calibration_error([True, True], [0.5, 0.5]) == pytest.approx(0.5)

@@ -29,9 +29,9 @@ def test_judge_one_and_many(tiny_judge, image_files):
 
 
 def test_judge_parses_with_the_shared_parser(tiny_judge, image_files, monkeypatch):
-    monkeypatch.setattr(Judge, "generate", lambda self, batch: ["<think>It is red.</think><answer>Yes</answer>"] * len(batch))
+    monkeypatch.setattr(Judge, "generate_scored", lambda self, batch: [("<think>It is red.</think><answer>Yes</answer>", 0.75)] * len(batch))
     verdict = tiny_judge.judge(images=[image_files["red"]], text="a red circle", task="seetrue")
-    assert (verdict.choice, verdict.valid, verdict.reasoning) == ("yes", True, "It is red.")
+    assert (verdict.choice, verdict.valid, verdict.reasoning, verdict.score) == ("yes", True, "It is red.", 0.75)
 
 
 @pytest.mark.parametrize(

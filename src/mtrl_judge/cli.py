@@ -159,6 +159,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rank(args: argparse.Namespace) -> int:
+    from .judge import Judge
+    from .tasks import get_task
+
+    get_task(args.task)
+    judge = Judge.from_pretrained(args.model, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    ranking = judge.rank(args.image, args.text, args.task)
+    print(json.dumps({"task": args.task, "text": args.text, "model": judge.name, "ranking": [
+        {"rank": r + 1, "image": args.image[i], "score": v.score, "choice": v.choice, "reasoning": v.reasoning}
+        for r, (i, v) in enumerate(ranking)]}, ensure_ascii=False, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.images import DEFAULT_MAX_PIXELS
 
@@ -190,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
     judge.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
     judge.set_defaults(func=_cmd_judge)
+    rank = sub.add_parser("rank", help="rank candidate images for one text by the judge's score (JSON out)")
+    rank.add_argument("--model", type=Path, required=True, help="model folder")
+    rank.add_argument("--task", default="imagereward", help="a pointwise task, e.g. imagereward or seetrue")
+    rank.add_argument("--text", default=None, help="the prompt the images were made for")
+    rank.add_argument("--image", action="append", required=True, help="candidate image; repeat for each")
+    rank.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    rank.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
+    rank.add_argument("--batch-size", type=int, default=16, help="images per generation batch")
+    rank.set_defaults(func=_cmd_rank)
+
     ev = sub.add_parser("eval", help="evaluate a judge on a data folder: macro-F1 per task, results.json, predictions.jsonl")
     ev.add_argument("--model", type=Path, required=True, help="model folder")
     ev.add_argument("--data", type=Path, required=True, help="data folder (world generate / data import output)")

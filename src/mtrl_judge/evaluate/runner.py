@@ -20,7 +20,7 @@ from ..judge import Judge, JudgeRequest
 from ..progress import progress_bar
 from ..prompts import Verdict
 from ..tasks import get_task
-from .metrics import accuracy, classification_metrics, confusion, macro_f1
+from .metrics import accuracy, classification_metrics, confusion, macro_f1, score_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def _judge(judge: Judge, requests: list[JudgeRequest], advance, **generation_kwa
     out: list[Verdict] = []
     for start in range(0, len(requests), judge.batch_size):
         batch = [judge.prepare(r) for r in requests[start : start + judge.batch_size]]
-        completions = judge.generate(batch, **generation_kwargs)
-        out += [Verdict.from_completion(c, get_task(r.task).choices, r.task) for r, c in zip(batch, completions)]
+        completions = judge.generate_scored(batch, **generation_kwargs)
+        out += [Verdict.from_completion(c, get_task(r.task).choices, r.task, score=s) for r, (c, s) in zip(batch, completions)]
         advance(len(batch))
     return out
 
@@ -113,7 +113,8 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
     with progress_bar(f"evaluating {judge.name}", total=total, enabled=progress) as advance:
         for name, ds in loaded.items():
             task = get_task(name)
-            rows = list(ds.select_columns(["id", "images", "text", "label"]))
+            rows = list(ds.select_columns([c for c in ("id", "images", "text", "label", "score") if c in ds.column_names]))
+            human = [r.get("score") for r in rows]
             gold = [r["label"] for r in rows]
             if task.format == "pointwise":
                 requests = _requests(rows, name, swap=False)
@@ -121,6 +122,7 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
                 preds = [v.choice for v in verdicts]
                 metrics = classification_metrics(gold, preds, task.choices)
                 metrics["confusion"] = confusion(gold, preds, task.choices)
+                metrics.update(score_metrics(gold, [v.score for v in verdicts], human, task.positive))
                 if settings.self_consistency:
                     metrics.update(_self_consistency(judge, requests, gold, task.choices, settings.self_consistency,
                                                      settings.temperature, advance))
@@ -139,6 +141,9 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
                 metrics["position_consistency"] = sum(consistent) / len(consistent)
                 metrics["n"] = float(len(rows))
                 metrics["confusion"] = confusion(gold + gold_swapped, p1 + p2, task.choices)
+                # P(image 1 is better) averaged over both orders cancels a position bias from the score
+                pair_scores = [None if a.score is None or b.score is None else (a.score + 1.0 - b.score) / 2 for a, b in zip(first, second)]
+                metrics.update(score_metrics(gold, pair_scores, human, task.positive))
                 for order, label_list, verdicts in (("original", gold, first), ("swapped", gold_swapped, second)):
                     for r, g, v in zip(rows, label_list, verdicts):
                         predictions.append({"task": name, "id": r["id"], "order": order, "label": g, **_pred(v)})
@@ -153,7 +158,7 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
 
 
 def _pred(v: Verdict) -> dict:
-    return {"choice": v.choice, "valid": v.valid, "completion": v.completion}
+    return {"choice": v.choice, "score": v.score, "valid": v.valid, "completion": v.completion}
 
 
 def run_eval(judge: Judge, data_dir: str | Path, out: str | Path, settings: EvalSettings, *, progress: bool = True) -> dict:

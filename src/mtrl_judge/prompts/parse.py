@@ -76,6 +76,8 @@ class Verdict:
         completion: the raw generated text.
         valid: whether the completion is well formed (think block, then a valid answer).
         task: the task name it answers.
+        score: P(positive choice) read from the model at the answer position, normalised over the
+            task's choices ("yes", or "1" = image 1 is better); None when not computed.
     """
 
     choice: str | None
@@ -83,10 +85,12 @@ class Verdict:
     completion: str
     valid: bool
     task: str = ""
+    score: float | None = None
 
     @classmethod
-    def from_completion(cls, completion: str, choices: Sequence[str], task: str = "") -> "Verdict":
+    def from_completion(cls, completion: str, choices: Sequence[str], task: str = "", score: float | None = None) -> "Verdict":
         return cls(
+            score=score,
             choice=parse_verdict(completion, choices),
             reasoning=extract_reasoning(completion),
             completion=completion,
@@ -95,4 +99,5 @@ class Verdict:
         )
 
     def to_dict(self) -> dict:
-        return {"task": self.task, "choice": self.choice, "valid": self.valid, "reasoning": self.reasoning, "completion": self.completion}
+        return {"task": self.task, "choice": self.choice, "score": self.score, "valid": self.valid, "reasoning": self.reasoning,
+                "completion": self.completion}
