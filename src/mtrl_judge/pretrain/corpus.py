@@ -1,0 +1,197 @@
+"""The pretraining corpus: general grounded questions about JudgeWorld scenes, never the judge tasks.
+
+The paper starts from an instruction-tuned model that has never been trained to judge. Ours learns,
+from the same renderer as the world, what such a model knows: describing a scene, counting,
+naming colours, shapes, symbols and the sky, verifying presence and spatial relations with yes/no,
+and noticing some defects (blur, grain, a colour tint, an object floating). It never sees a judge
+task's question or criterion, a caption to verify against the image, the safety policy, or the other
+defects (JPEG blocking, low contrast, channel swaps, interpenetration, sinking): what the judge tasks
+ask beyond perception, and part of the perception, is left for judge training to add.
+
+Every answer comes in both styles the judge prompts use: direct (`<answer>two</answer>`) and
+reasoning (`<think>` a description of the scene and the step that answers `</think>`, then
+`<answer>`). Scenes are drawn only from the train partition of the world's claims (`split_of`), so
+the validation and test content of the judge tasks is never described to the base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from ..data.world.claims import NUMBER_WORDS, relation_holds
+from ..data.world.common import scene_in_split
+from ..data.world.degrade import TINTS, apply, apply_to_scene, sample_tech
+from ..data.world.layout import random_distractors
+from ..data.world.quality import break_rationality
+from ..data.world.scene import COLOURS, SHAPES, render
+from ..data.world.symbols import ALLOWED, FORBIDDEN
+
+SYMBOL_NAMES = {"skull": "a skull", "smiley": "a smiley face", "flame": "a flame", "leaf": "a leaf", "drop": "a water drop",
+                "trefoil": "a trefoil", "clover": "a clover"}
+REASON = "First reason about what you see inside <think> </think>, then give your final answer{kind} inside <answer> </answer>."
+DIRECT = "Give only your final answer{kind} inside <answer> </answer>."
+QUESTION_KINDS = ("describe", "count", "exists", "relation", "colour", "symbol", "sky", "blur", "grain", "tint", "float")
+
+
+@dataclass
+class Example:
+    """One pretraining example: an image, a question, its short answer and a reasoning text."""
+
+    image: Image.Image
+    question: str
+    answer: str
+    reasoning: str
+    yes_no: bool
+    kind: str
+
+
+def plural(n: int, colour: str, shape: str) -> str:
+    noun = shape if n == 1 else (shape + "es" if shape.endswith(("s", "x", "sh", "ch")) else shape + "s")
+    det = ("an" if colour[0] in "aeiou" else "a") if n == 1 else NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
+    return f"{det} {colour} {noun}"
+
+
+def describe(scene: dict) -> str:
+    """The scene in words, left to right: what a careful viewer would list before answering."""
+    groups: dict[tuple[str, str], int] = {}
+    for o in sorted(scene["objects"], key=lambda o: o["x"]):
+        groups[(o["colour"], o["shape"])] = groups.get((o["colour"], o["shape"]), 0) + 1
+    parts = [plural(n, c, s) for (c, s), n in groups.items()]
+    text = "I see " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
+    if scene.get("table"):
+        on_table = [o for o in scene["objects"] if o["support_y"] != scene["ground_y"]]
+        if on_table:
+            text += ", with " + " and ".join(sorted({f"the {o['colour']} {o['shape']}" for o in on_table})) + " on a table"
+    signs = scene.get("signs") or []
+    if signs:
+        text += "; " + ("a sign shows " if len(signs) == 1 else "signs show ") + " and ".join(SYMBOL_NAMES[s["symbol"]] for s in signs)
+    return text + f". The sky is {scene['sky']} over {scene['ground']}."
+
+
+def _members(scene, colour, shape):
+    return [o for o in scene["objects"] if o["colour"] == colour and o["shape"] == shape]
+
+
+def draw_example(rng: np.random.Generator, kind: str) -> Example:
+    """One example of question `kind` on a fresh train-partition scene."""
+    signs = []
+    if kind == "symbol":
+        signs = [str(rng.choice(FORBIDDEN + ALLOWED))]
+    claim, scene = scene_in_split(rng, "train", max_distractors=2, signs=signs)
+    image = None
+    yes_no = kind in ("exists", "relation", "blur", "grain", "tint", "float")
+    desc = describe(scene)
+    if kind == "describe":
+        question = str(rng.choice(["What objects are in the image?", "Describe the objects in the picture.", "List what you see."]))
+        answer = desc.split(".")[0].removeprefix("I see ")
+        focus = ""
+    elif kind == "count":
+        count, colour, shape = claim["groups"][int(rng.integers(len(claim["groups"])))]
+        if rng.random() < 0.2:  # sometimes ask about something absent: the answer is zero
+            colour, shape = random_distractors(rng, claim, 1)[0]
+        n = len(_members(scene, colour, shape))
+        question = f"How many {colour} {shape if shape != 'cross' else 'cross'}{'es' if shape == 'cross' else 's'} are there?"
+        answer = NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
+        focus = f"Counting the {colour} {shape}s gives {answer}."
+    elif kind == "exists":
+        present = rng.random() < 0.5
+        if present:
+            o = scene["objects"][int(rng.integers(len(scene["objects"])))]
+            colour, shape = o["colour"], o["shape"]
+        else:
+            taken = {(o["colour"], o["shape"]) for o in scene["objects"]}
+            # near misses: the right colour or the right shape, not both
+            o = scene["objects"][int(rng.integers(len(scene["objects"])))]
+            options = [(c, o["shape"]) for c in COLOURS if (c, o["shape"]) not in taken] + [(o["colour"], s) for s in SHAPES if (o["colour"], s) not in taken]
+            colour, shape = options[int(rng.integers(len(options)))]
+        question = f"Is there {plural(1, colour, shape)} in the image?"
+        answer = "yes" if present else "no"
+        focus = f"There is {plural(1, colour, shape)}." if present else f"There is no {colour} {shape}."
+    elif kind == "relation":
+        if claim["relation"] is None:
+            return draw_example(rng, kind)
+        (_, ca, sa), (_, cb, sb) = claim["groups"][:2]
+        rel = claim["relation"] if rng.random() < 0.5 else str(rng.choice(["left of", "right of", "above", "below"]))
+        holds = relation_holds(rel, _members(scene, ca, sa), _members(scene, cb, sb))
+        question = f"Is the {ca} {sa} {rel} the {cb} {sb}?"
+        answer = "yes" if holds else "no"
+        focus = f"The {ca} {sa} is {claim['relation']} the {cb} {sb}, so it is {'' if holds else 'not '}{rel} it."
+    elif kind == "colour":
+        shapes = [o["shape"] for o in scene["objects"]]
+        unique = [s for s in shapes if shapes.count(s) == 1]
+        if not unique:
+            return draw_example(rng, kind)
+        shape = unique[int(rng.integers(len(unique)))]
+        colour = next(o["colour"] for o in scene["objects"] if o["shape"] == shape)
+        question = f"What colour is the {shape}?"
+        answer = colour
+        focus = f"The {shape} is {colour}."
+    elif kind == "symbol":
+        symbol = scene["signs"][0]["symbol"]
+        question = "What symbol is on the sign?"
+        answer = SYMBOL_NAMES[symbol].split(" ", 1)[1]
+        focus = f"The sign shows {SYMBOL_NAMES[symbol]}."
+    elif kind == "sky":
+        question = "What is the sky like?"
+        answer = scene["sky"]
+        focus = f"It is a {scene['sky']} sky."
+    elif kind in ("blur", "grain"):
+        defect = rng.random() < 0.5
+        p = sample_tech(rng, kind="blur" if kind == "blur" else "noise", lo=0.3) if defect else None
+        image = apply(render(scene), p)
+        word = "blurry" if kind == "blur" else "grainy"
+        question = f"Is the picture {word}?"
+        answer = "yes" if defect else "no"
+        focus = f"The edges look {'soft and smeared' if kind == 'blur' else 'speckled with grain'}." if defect else "The picture looks clean and sharp."
+    elif kind == "tint":
+        tinted = rng.random() < 0.5
+        p = {"kind": "tint", "tint": str(rng.choice(list(TINTS))), "severity": 0.6, "alpha": float(rng.uniform(0.3, 0.5))} if tinted else None
+        image = apply(render(scene), p)
+        question = "Is the whole picture washed in one colour?"
+        answer = "yes" if tinted else "no"
+        focus = f"Everything has a {p['tint']} cast." if tinted else "The colours look ordinary."
+    else:  # float
+        floating = rng.random() < 0.5
+        target = None
+        if floating:
+            broken = None
+            for _ in range(10):
+                broken = break_rationality(rng, scene)
+                if broken and broken[1]["kind"] == "float":
+                    break
+                broken = None
+            if broken is None:
+                return draw_example(rng, kind)
+            scene, change = broken
+            target = scene["objects"][change["object"]]
+        else:
+            target = scene["objects"][int(rng.integers(len(scene["objects"])))]
+        question = f"Is the {target['colour']} {target['shape']} floating in the air?"
+        answer = "yes" if floating else "no"
+        focus = f"The {target['colour']} {target['shape']} {'hangs above its support' if floating else 'rests on its support'}."
+    if image is None:
+        image = render(scene)
+    reasoning = f"{desc} {focus}".strip()
+    return Example(image=image, question=question, answer=answer, reasoning=reasoning, yes_no=yes_no, kind=kind)
+
+
+def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
+    """(prompt, completion) in TRL's conversational prompt-completion format."""
+    kind = ", yes or no," if example.yes_no else ""
+    instruction = (REASON if style == "reason" else DIRECT).format(kind=kind)
+    prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Question: {example.question}\n{instruction}"}]}]
+    target = f"<think>{example.reasoning}</think><answer>{example.answer}</answer>" if style == "reason" else f"<answer>{example.answer}</answer>"
+    return prompt, [{"role": "assistant", "content": target}]
+
+
+def examples(n: int, seed: int) -> Iterator[tuple[Example, str]]:
+    """`n` (example, style) pairs: question kinds in turn, styles alternating, deterministic in `seed`."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        kind = QUESTION_KINDS[i % len(QUESTION_KINDS)]
+        style = "reason" if (i // len(QUESTION_KINDS)) % 2 == 0 else "direct"
+        yield draw_example(rng, kind), style

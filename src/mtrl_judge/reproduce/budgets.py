@@ -1,0 +1,42 @@
+"""How much compute a reproduction spends: smoke (CI minutes, tiny preset), demo (the README's
+main job, under 20 minutes on 2 cores), full (the long CPU run whose report lives in docs/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Sizes of every stage. Steps are optimizer steps of TRL's trainers."""
+
+    name: str
+    world_size: str = "demo"  # JudgeWorld size: tiny | demo | paper
+    preset: str = "small"  # backbone preset of the base
+    pretrain_steps: int = 0  # 0: use the committed base (models/base-<preset>) when present
+    sft_steps: int = 300  # SFT-Unified
+    sft_single_steps: int = 100  # SFT-Single, per task
+    grpo_steps: int = 300  # MT-RL-Judge
+    rl_single_steps: int = 100  # RL-Single, per task
+    per_device_train_batch_size: int = 16
+    num_generations: int = 8
+    max_completion_length: int = 64
+    val_every: int = 50
+    val_max_examples: int = 64
+    eval_max_examples: int | None = None  # per task on the test split; None = all
+    eval_max_new_tokens: int = 96
+    eval_batch_size: int = 32
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget(
+        name="smoke", world_size="tiny", preset="tiny", pretrain_steps=4, sft_steps=2, sft_single_steps=1, grpo_steps=2,
+        rl_single_steps=1, per_device_train_batch_size=4, num_generations=4, max_completion_length=8, val_every=0,
+        val_max_examples=4, eval_max_examples=6, eval_max_new_tokens=8, eval_batch_size=8,
+    ),
+    "demo": Budget(name="demo"),
+    "full": Budget(
+        name="full", sft_steps=1500, sft_single_steps=400, grpo_steps=1500, rl_single_steps=400, val_every=100,
+        val_max_examples=128,
+    ),
+}
