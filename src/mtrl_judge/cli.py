@@ -197,6 +197,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_import(args: argparse.Namespace) -> int:
+    from .data.adapters import import_from_args
+
+    report = import_from_args(args)
+    print(json.dumps({"out": str(report.out), "counts": report.counts, "paper": report.paper,
+                      "skipped_rows": len(report.skipped), "dropped": report.dropped}, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.images import DEFAULT_MAX_PIXELS
 
@@ -219,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
     gen.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     gen.set_defaults(func=_cmd_world_generate)
+
+    from .data.adapters import add_import_arguments
+
+    data = sub.add_parser("data", help="import the real benchmarks from the files their publishers ship").add_subparsers(
+        dest="data_command", required=True)
+    imp = data.add_parser("import", help="turn a publisher's files into a data folder (docs/datasets.md)")
+    add_import_arguments(imp)
+    imp.set_defaults(func=_cmd_data_import)
 
     pre = sub.add_parser("pretrain", help="pretrain the off-the-shelf base on general grounded questions (never the judge tasks)")
     pre.add_argument("--world", type=Path, default=None, help="a JudgeWorld folder: measure the base's zero-shot judge macro-F1 on it")

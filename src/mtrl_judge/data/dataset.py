@@ -19,11 +19,21 @@ from ..tasks import get_task
 from .schema import FEATURES
 
 
+def register_folder_tasks(data_dir: Path) -> None:
+    """Register the tasks a data folder declares in its tasks.yaml (written by imports of datasets
+    whose tasks are not built in, e.g. genai-bench), so that any process reading it knows them."""
+    if (data_dir / "tasks.yaml").is_file():
+        from ..tasks import register_tasks_from_yaml
+
+        register_tasks_from_yaml(data_dir / "tasks.yaml", overwrite=True)
+
+
 def available_tasks(data_dir: str | Path) -> list[str]:
     """Task folders present under `data_dir`, sorted."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise JudgeError(f"{data_dir}: data folder not found")
+    register_folder_tasks(data_dir)
     return sorted(p.name for p in data_dir.iterdir() if (p / "dataset_dict.json").is_file())
 
 
@@ -34,6 +44,7 @@ def load_task_split(data_dir: str | Path, task: str, split: str, *, check_labels
     columns, rows of another task, or labels outside the task's choices.
     """
     data_dir = Path(data_dir)
+    register_folder_tasks(data_dir)
     spec = get_task(task)
     folder = data_dir / task
     if not (folder / "dataset_dict.json").is_file():
