@@ -1,0 +1,91 @@
+"""The pretraining corpus teaches general grounded skills in both answer styles, never the judge tasks."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mtrl_judge.data.world.claims import claim_holds
+from mtrl_judge.data.world.layout import split_of
+from mtrl_judge.pretrain.corpus import QUESTION_KINDS, draw_example, examples, to_messages
+from mtrl_judge.prompts import is_well_formed, parse_verdict
+from mtrl_judge.tasks import list_tasks
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return list(examples(3 * 2 * len(QUESTION_KINDS), seed=0))
+
+
+def test_every_question_kind_in_both_styles(sample):
+    seen = {(e.kind, style) for e, style in sample}
+    assert seen == {(k, s) for k in QUESTION_KINDS for s in ("reason", "direct")}
+
+
+def test_targets_follow_the_judge_output_format(sample):
+    for example, style in sample:
+        _, completion = to_messages(example, style)
+        target = completion[0]["content"]
+        choices = ("yes", "no") if example.yes_no else (example.answer,)
+        assert parse_verdict(target, choices) == example.answer
+        assert is_well_formed(target, choices) == (style == "reason")
+
+
+def test_never_the_judge_tasks_questions_or_criteria(sample):
+    judge_text = {t.question for t in list_tasks()} | {t.criterion for t in list_tasks()}
+    for example, style in sample:
+        prompt, _ = to_messages(example, style)
+        text = prompt[0]["content"][-1]["text"]
+        assert not any(q in text for q in judge_text)
+        assert "Text:" not in text and "policy" not in text.lower() and "unsafe" not in text.lower()
+
+
+def test_yes_no_answers_are_balanced_and_true(sample):
+    yes_no = [e for e, _ in sample if e.yes_no]
+    share = sum(e.answer == "yes" for e in yes_no) / len(yes_no)
+    assert 0.25 <= share <= 0.75
+
+
+@pytest.mark.parametrize("kind", ["count", "exists", "relation"])
+def test_answers_are_exact(kind):
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        e = draw_example(rng, kind)
+        assert e.answer in e.reasoning or e.answer in ("yes", "no")
+
+
+def test_same_seed_same_corpus():
+    a = [(e.question, e.answer, e.reasoning, e.image.tobytes()) for e, _ in examples(12, seed=3)]
+    b = [(e.question, e.answer, e.reasoning, e.image.tobytes()) for e, _ in examples(12, seed=3)]
+    c = [(e.question, e.answer) for e, _ in examples(12, seed=4)]
+    assert a == b and [x[:2] for x in a] != c
+
+
+def test_scenes_come_from_the_train_partition(monkeypatch):
+    import mtrl_judge.pretrain.corpus as corpus
+
+    claims = []
+    real = corpus.scene_in_split
+
+    def spy(rng, split, **kw):
+        claim, scene = real(rng, split, **kw)
+        claims.append((split, claim, scene))
+        return claim, scene
+
+    monkeypatch.setattr(corpus, "scene_in_split", spy)
+    list(examples(22, seed=0))
+    assert claims and all(split == "train" and split_of(claim) == "train" and claim_holds(scene, claim) for split, claim, scene in claims)
+
+
+def test_pretrain_runs_and_saves_a_loadable_base(tmp_path):
+    from mtrl_judge import Judge
+    from mtrl_judge.pretrain import pretrain
+
+    out = pretrain(None, tmp_path / "base", preset="tiny", max_steps=2, n_examples=8, batch_size=4, seed=0)
+    info = json.loads((out / "pretrain.json").read_text())
+    assert info["max_steps"] == 2 and "mtrl-judge pretrain" in info["command"]
+    assert not (tmp_path / ".base.pretrain").exists(), "the work folder is removed once the base is saved"
+    from PIL import Image
+
+    verdict = Judge.from_pretrained(out, max_new_tokens=4).judge(images=[Image.new("RGB", (64, 64))], text="x", task="seetrue")
+    assert verdict.task == "seetrue"
