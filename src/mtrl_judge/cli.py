@@ -206,6 +206,15 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.model, host=args.host, port=args.port, api_key_env=args.api_key_env, style=args.style,
+          max_new_tokens=args.max_new_tokens, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+          max_pixels=args.max_pixels, tasks_file=args.tasks_file)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data.images import DEFAULT_MAX_PIXELS
 
@@ -247,6 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=int, default=0, help="seed for the corpus, the weights and the data order")
     pre.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     pre.set_defaults(func=_cmd_pretrain)
+
+    srv = sub.add_parser("serve", help="serve a judge over HTTP with micro-batching (OpenAPI docs at /docs)")
+    srv.add_argument("--model", type=Path, required=True, help="model folder")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    srv.add_argument("--port", type=int, default=8000, help="port to listen on")
+    srv.add_argument("--api-key-env", default=None, help="environment variable holding the API key; requests without it get 401")
+    srv.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    srv.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
+    srv.add_argument("--max-batch-size", type=int, default=16, help="most requests per model batch")
+    srv.add_argument("--max-wait-ms", type=float, default=10.0, help="wait for more requests after the first of a batch")
+    srv.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
+    srv.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
+    srv.set_defaults(func=_cmd_serve)
 
     tasks = sub.add_parser("tasks", help="list the registered judge tasks (JSON lines)")
     tasks.set_defaults(func=_cmd_tasks)

@@ -52,6 +52,11 @@ class JudgeArguments:
     val_max_examples: int = field(default=64, metadata={"help": "validation rows per task (the first N)"})
     val_batch_size: int = field(default=32, metadata={"help": "generation batch size during validation"})
     val_max_new_tokens: int = field(default=128, metadata={"help": "generation budget per validation verdict"})
+    share_prompt: bool = field(
+        default=True,
+        metadata={"help": "GRPO: encode each prompt (with its images) once per group instead of once per generation, in "
+                          "generation and in the training forward (same results as TRL, about twice as fast; docs/speed.md)"},
+    )
     use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters (PEFT) instead of all weights"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})

@@ -24,6 +24,7 @@ from ..rewards import get_reward, paper_reward_weights, task_accuracy_reward
 from .callbacks import FINAL_DIR, MetricsJsonlCallback, ValidationCallback
 from .config import Recipe, check_inputs
 from .data import build_mixture, to_grpo, to_sft
+from .fast_grpo import GroupSharedGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
     if judge.method == "grpo":
         funcs, weights = _reward_setup(recipe)
         args.reward_weights = weights
-        trainer = GRPOTrainer(model=model, processing_class=processor, reward_funcs=funcs, args=args,
+        trainer_class = GroupSharedGRPOTrainer if judge.share_prompt else GRPOTrainer
+        trainer = trainer_class(model=model, processing_class=processor, reward_funcs=funcs, args=args,
                               train_dataset=to_grpo(train, judge.style), callbacks=callbacks, peft_config=_peft_config(recipe))
     else:
         args.max_length = None  # never cut image tokens (cpu-recipe.md)
