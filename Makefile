@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: the paper's five judges trained and evaluated on JudgeWorld, report in runs/demo/report.md.
 demo: $(STAMP)
-	$(PY) -m mtrl_judge.demo --out runs/demo
+	$(VENV)/bin/mtrl-judge reproduce --budget demo --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

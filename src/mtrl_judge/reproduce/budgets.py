@@ -34,9 +34,13 @@ BUDGETS: dict[str, Budget] = {
         rl_single_steps=1, per_device_train_batch_size=4, num_generations=4, max_completion_length=8, val_every=0,
         val_max_examples=4, eval_max_examples=6, eval_max_new_tokens=8, eval_batch_size=8,
     ),
-    "demo": Budget(name="demo"),
+    # Sized to finish in under 20 minutes on 2 idle cores (measured in docs/reproduce.md).
+    "demo": Budget(
+        name="demo", sft_steps=250, sft_single_steps=60, grpo_steps=250, rl_single_steps=50, val_every=50, val_max_examples=48,
+        eval_max_examples=160, eval_max_new_tokens=80,
+    ),
     "full": Budget(
         name="full", sft_steps=1500, sft_single_steps=400, grpo_steps=1500, rl_single_steps=400, val_every=100,
-        val_max_examples=128,
+        val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96,
     ),
 }
