@@ -26,7 +26,7 @@ def test_targets_follow_the_judge_output_format(sample):
     for example, style in sample:
         _, completion = to_messages(example, style)
         target = completion[0]["content"]
-        choices = ("yes", "no") if example.yes_no else (example.answer,)
+        choices = example.choices or (example.answer,)
         assert parse_verdict(target, choices) == example.answer
         assert is_well_formed(target, choices) == (style == "reason")
 
@@ -41,7 +41,7 @@ def test_never_the_judge_tasks_questions_or_criteria(sample):
 
 
 def test_yes_no_answers_are_balanced_and_true(sample):
-    yes_no = [e for e, _ in sample if e.yes_no]
+    yes_no = [e for e, _ in sample if e.choices == ("yes", "no")]
     share = sum(e.answer == "yes" for e in yes_no) / len(yes_no)
     assert 0.25 <= share <= 0.75
 
@@ -55,10 +55,23 @@ def test_answers_are_exact(kind):
 
 
 def test_same_seed_same_corpus():
-    a = [(e.question, e.answer, e.reasoning, e.image.tobytes()) for e, _ in examples(12, seed=3)]
-    b = [(e.question, e.answer, e.reasoning, e.image.tobytes()) for e, _ in examples(12, seed=3)]
-    c = [(e.question, e.answer) for e, _ in examples(12, seed=4)]
+    a = [(e.question, e.answer, e.reasoning, e.images[0].tobytes()) for e, _ in examples(14, seed=3)]
+    b = [(e.question, e.answer, e.reasoning, e.images[0].tobytes()) for e, _ in examples(14, seed=3)]
+    c = [(e.question, e.answer) for e, _ in examples(14, seed=4)]
     assert a == b and [x[:2] for x in a] != c
+
+
+def test_pairwise_questions_use_the_judge_layout_and_balanced_positions():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    answers = []
+    for kind in ("pair_exists", "pair_count") * 20:
+        e = draw_example(rng, kind)
+        prompt, _ = to_messages(e, "reason")
+        assert [p["type"] for p in prompt[0]["content"]] == ["text", "image", "text", "image", "text"] and len(e.images) == 2
+        answers.append(e.answer)
+    assert set(answers) == {"1", "2"} and 0.25 <= answers.count("1") / len(answers) <= 0.75
 
 
 def test_scenes_come_from_the_train_partition(monkeypatch):

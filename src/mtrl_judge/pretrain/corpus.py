@@ -34,18 +34,19 @@ SYMBOL_NAMES = {"skull": "a skull", "smiley": "a smiley face", "flame": "a flame
                 "trefoil": "a trefoil", "clover": "a clover"}
 REASON = "First reason about what you see inside <think> </think>, then give your final answer{kind} inside <answer> </answer>."
 DIRECT = "Give only your final answer{kind} inside <answer> </answer>."
-QUESTION_KINDS = ("describe", "count", "exists", "relation", "colour", "symbol", "sky", "blur", "grain", "tint", "float")
+QUESTION_KINDS = ("describe", "count", "exists", "relation", "colour", "symbol", "sky", "blur", "grain", "tint", "float",
+                  "pair_exists", "pair_count")
 
 
 @dataclass
 class Example:
     """One pretraining example: an image, a question, its short answer and a reasoning text."""
 
-    image: Image.Image
+    images: list[Image.Image]
     question: str
     answer: str
     reasoning: str
-    yes_no: bool
+    choices: tuple[str, ...] | None  # ("yes", "no") or ("1", "2") for closed questions, None for open ones
     kind: str
 
 
@@ -76,8 +77,34 @@ def _members(scene, colour, shape):
     return [o for o in scene["objects"] if o["colour"] == colour and o["shape"] == shape]
 
 
+def draw_pair(rng: np.random.Generator, kind: str) -> Example:
+    """A two-image question (which image shows X / shows more objects): the pairwise answer format,
+    on content questions, never the judge's pairwise criteria (better match, safer)."""
+    (_, a), (_, b) = scene_in_split(rng, "train", max_distractors=2), scene_in_split(rng, "train", max_distractors=2)
+    if kind == "pair_count":
+        na, nb = len(a["objects"]), len(b["objects"])
+        if na == nb:
+            return draw_pair(rng, kind)
+        question = "Which image shows more objects?"
+        answer = "1" if na > nb else "2"
+        focus = f"Image {answer} has {max(na, nb)} objects and the other {min(na, nb)}."
+    else:
+        in_a = {(o["colour"], o["shape"]) for o in a["objects"]}
+        in_b = {(o["colour"], o["shape"]) for o in b["objects"]}
+        only = [(p, "1") for p in sorted(in_a - in_b)] + [(p, "2") for p in sorted(in_b - in_a)]
+        if not only:
+            return draw_pair(rng, kind)
+        (colour, shape), answer = only[int(rng.integers(len(only)))]
+        question = f"Which image shows {plural(1, colour, shape)}?"
+        focus = f"Only image {answer} shows {plural(1, colour, shape)}."
+    reasoning = f"Image 1: {describe(a)} Image 2: {describe(b)} {focus}"
+    return Example(images=[render(a), render(b)], question=question, answer=answer, reasoning=reasoning, choices=("1", "2"), kind=kind)
+
+
 def draw_example(rng: np.random.Generator, kind: str) -> Example:
-    """One example of question `kind` on a fresh train-partition scene."""
+    """One example of question `kind` on a fresh train-partition scene (two scenes for pair_* kinds)."""
+    if kind.startswith("pair_"):
+        return draw_pair(rng, kind)
     signs = []
     if kind == "symbol":
         signs = [str(rng.choice(FORBIDDEN + ALLOWED))]
@@ -176,14 +203,19 @@ def draw_example(rng: np.random.Generator, kind: str) -> Example:
     if image is None:
         image = render(scene)
     reasoning = f"{desc} {focus}".strip()
-    return Example(image=image, question=question, answer=answer, reasoning=reasoning, yes_no=yes_no, kind=kind)
+    return Example(images=[image], question=question, answer=answer, reasoning=reasoning, choices=("yes", "no") if yes_no else None,
+                   kind=kind)
 
 
 def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
     """(prompt, completion) in TRL's conversational prompt-completion format."""
-    kind = ", yes or no," if example.yes_no else ""
+    kind = f", {' or '.join(example.choices)}," if example.choices else ""
     instruction = (REASON if style == "reason" else DIRECT).format(kind=kind)
-    prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Question: {example.question}\n{instruction}"}]}]
+    content: list[dict] = [{"type": "image"}]
+    if len(example.images) == 2:  # the judge prompts' pairwise layout
+        content = [{"type": "text", "text": "Image 1:"}, {"type": "image"}, {"type": "text", "text": "Image 2:"}, {"type": "image"}]
+    content.append({"type": "text", "text": f"Question: {example.question}\n{instruction}"})
+    prompt = [{"role": "user", "content": content}]
     target = f"<think>{example.reasoning}</think><answer>{example.answer}</answer>" if style == "reason" else f"<answer>{example.answer}</answer>"
     return prompt, [{"role": "assistant", "content": target}]
 

@@ -25,7 +25,7 @@ def build_dataset(n: int, seed: int) -> datasets.Dataset:
     with progress_bar("drawing the pretraining corpus", total=n) as advance:
         for example, style in examples(n, seed):
             prompt, completion = to_messages(example, style)
-            rows.append({"prompt": prompt, "completion": completion, "images": [example.image], "kind": example.kind, "style": style})
+            rows.append({"prompt": prompt, "completion": completion, "images": example.images, "kind": example.kind, "style": style})
             advance(1)
     return datasets.Dataset.from_list(rows)
 
