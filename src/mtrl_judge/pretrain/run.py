@@ -87,6 +87,7 @@ def pretrain(
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     with atomic_dir(out, overwrite=True) as tmp:
         trainer.save_model(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle of the settings: pretrain.json records them as text
         shutil.copy(work / "metrics.jsonl", tmp / "pretrain_metrics.jsonl")
         write_json(tmp / "pretrain.json", {
             "command": f"mtrl-judge pretrain --world {world} --out {out} --preset {preset} --steps {max_steps} --seed {seed}",
