@@ -60,3 +60,17 @@ def test_a_missing_stage_output_is_redone(smoke):
     assert [s.name for s in stages.stages if not s.done()] == ["eval sft-unified"]
     reproduce(out, BUDGETS["smoke"], seed=0)
     assert (out / "eval" / "sft-unified" / "results.json").is_file()
+
+
+def test_findings_name_constant_and_unparseable_judges():
+    from mtrl_judge.reproduce.pipeline import answer_shares, degenerate_judges
+
+    constant = {"confusion": {"yes": {"yes": 0, "no": 30, "invalid": 0}, "no": {"yes": 1, "no": 69, "invalid": 0}}}
+    judging = {"confusion": {"yes": {"yes": 25, "no": 5, "invalid": 0}, "no": {"yes": 10, "no": 60, "invalid": 0}}}
+    broken = {"confusion": {"1": {"1": 5, "2": 0, "invalid": 45}, "2": {"1": 0, "2": 5, "invalid": 45}}}
+    assert answer_shares(constant) == {"yes": 0.01, "no": 0.99, "invalid": 0.0}
+    notes = degenerate_judges({"sft-unified": {"seetrue": constant, "agin-nat": judging}, "mt-rl-judge": {"mjbench-safety": broken}})
+    assert len(notes) == 2
+    assert "SFT-Unified on SeeTRUE ('no')" in notes[0] and "AGIN-Nat." not in notes[0]
+    assert "MT-RL-Judge on Safety Judge (90%)" in notes[1]
+    assert degenerate_judges({"sft-unified": {"agin-nat": judging}}) == []
