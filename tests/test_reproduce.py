@@ -74,3 +74,10 @@ def test_findings_name_constant_and_unparseable_judges():
     assert "SFT-Unified on SeeTRUE ('no')" in notes[0] and "AGIN-Nat." not in notes[0]
     assert "MT-RL-Judge on Safety Judge (90%)" in notes[1]
     assert degenerate_judges({"sft-unified": {"agin-nat": judging}}) == []
+
+
+def test_rolling_mean_smooths_over_the_last_window():
+    from mtrl_judge.reproduce.report import rolling_mean
+
+    assert rolling_mean([(1, 0.0), (2, 1.0), (3, 1.0), (4, 0.0)], 2) == [(1, 0.0), (2, 0.5), (3, 1.0), (4, 0.5)]
+    assert rolling_mean([], 3) == []

@@ -85,8 +85,22 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def rolling_mean(points: list[tuple[int, float]], window: int) -> list[tuple[int, float]]:
+    """(step, mean of the last `window` values) per point: per-step GRPO logs are too noisy to read raw."""
+    out, values = [], []
+    for step, value in points:
+        values.append(value)
+        tail = values[-window:]
+        out.append((step, sum(tail) / len(tail)))
+    return out
+
+
 def curves_chart(runs: dict[str, Path], path: Path) -> None:
-    """Training reward (GRPO) and validation mean macro-F1 per step, one line per run."""
+    """Training reward (GRPO) and validation mean macro-F1 per step, one line per run.
+
+    Beside the reward, the share of groups whose completions all got the same reward
+    (TRL's `frac_reward_zero_std`): such a group has zero advantages and teaches nothing, so this
+    line rising toward 1 shows a policy that settled on one answer."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,12 +110,17 @@ def curves_chart(runs: dict[str, Path], path: Path) -> None:
     for name, metrics_file in runs.items():
         rows = read_metrics(metrics_file)
         reward = [(r["step"], r["reward"]) for r in rows if _num(r.get("reward")) is not None]
+        flat = [(r["step"], r["frac_reward_zero_std"]) for r in rows if _num(r.get("frac_reward_zero_std")) is not None]
         val = [(r["step"], r["val/mean_macro_f1"]) for r in rows if _num(r.get("val/mean_macro_f1")) is not None]
+        window = max(1, len(reward) // 30)
         if reward:
-            left.plot(*zip(*reward), label=name, linewidth=1)
+            left.plot(*zip(*rolling_mean(reward, window)), label=f"{name}: reward", linewidth=1)
+        if flat:
+            left.plot(*zip(*rolling_mean(flat, window)), label=f"{name}: groups with equal rewards", linewidth=1, linestyle="--")
         if val:
             right.plot(*zip(*val), marker="o", label=name, linewidth=1)
-    left.set_title("GRPO reward (lambda*format + (1-lambda)*accuracy)")
+    left.set_ylim(-0.02, 1.02)
+    left.set_title("GRPO reward (lambda*format + (1-lambda)*accuracy), rolling mean")
     left.set_xlabel("step")
     right.set_title("validation mean macro-F1")
     right.set_xlabel("step")
