@@ -9,7 +9,7 @@ reason style, through the validation code the trainer uses:
     .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small] [--world runs/world-demo]
     .venv/bin/python benchmarks/mt_rl_learning.py --run runs/demo/runs/mt-rl-judge --world runs/demo/world
 
-Prints per-task macro-F1 and the share of the most frequent answer (a judge that answers one
+Prints per-task macro-F1 and the share of the most frequent answer, unparseable counted as one (a judge that answers one
 constant choice scores the macro-F1 of a constant classifier, not judgment), then the change of
 the mean (the claim of issue 4). "best" is selected on these rows' validation split, so it is an
 optimistic figure; "final" is not selected.
