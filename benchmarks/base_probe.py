@@ -13,15 +13,13 @@ that a weak zero-shot judge score can be read as "cannot see" or "cannot decide"
 from __future__ import annotations
 
 import argparse
-import re
 from collections import defaultdict
 
 import torch
 
 from mtrl_judge.backbone import load_backbone
 from mtrl_judge.pretrain.corpus import examples, to_messages
-
-ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+from mtrl_judge.prompts import parse_verdict
 
 
 def main() -> None:
@@ -37,21 +35,21 @@ def main() -> None:
     chance: dict[str, float] = {}
     for start in range(0, len(drawn), args.batch_size):
         batch = drawn[start : start + args.batch_size]
-        texts = [processor.apply_chat_template(to_messages(ex, style)[0], add_generation_prompt=True, tokenize=False) for ex, style in batch]
+        prompts = [to_messages(ex, style)[0] for ex, style in batch]
+        texts = [processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False) for prompt in prompts]
         images = [img for ex, _ in batch for img in ex.images]
         inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=96, do_sample=False)
         decoded = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         for (ex, style), text in zip(batch, decoded):
-            found = ANSWER.findall(text)
-            right[(ex.kind, style)].append(int(len(found) == 1 and found[0].strip().lower() == ex.answer.lower()))
+            # the project's one parser, with the true answer as the only valid choice: exact match or None
+            right[(ex.kind, style)].append(int(parse_verdict(text, [ex.answer]) is not None))
             if ex.choices:
                 chance[ex.kind] = 1 / len(ex.choices)
     print(f"base {args.model}: exact answers on {args.n} fresh corpus questions (seed {args.seed})")
     print(f"{'kind':<12}{'reason':>8}{'direct':>8}{'chance':>8}")
-    kinds = sorted({k for k, _ in right}, key=lambda k: list(dict.fromkeys(k for k, _ in right)).index(k))
-    for kind in kinds:
+    for kind in dict.fromkeys(kind for kind, _ in right):  # in the corpus' order, once each
         cells = []
         for style in ("reason", "direct"):
             hits = right.get((kind, style), [])

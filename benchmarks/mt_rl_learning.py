@@ -3,7 +3,7 @@
 Trains recipes/cpu/mt-rl-judge.yaml from the committed base on the demo world (or, with --run,
 takes a finished run, e.g. the one `make demo` trained) and scores the base, the final checkpoint
 and the best one (selected on validation during training) on the SAME validation rows, greedy,
-reason style, through the validation code the trainer uses:
+reason style, with the validation rows, judge settings and metric the trainer uses:
 
     .venv/bin/mtrl-judge world generate --size demo --out runs/world-demo
     .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small] [--world runs/world-demo]
@@ -23,7 +23,9 @@ from collections import Counter
 from pathlib import Path
 
 from mtrl_judge.backbone import load_backbone
+from mtrl_judge.evaluate.metrics import classification_metrics
 from mtrl_judge.judge import Judge
+from mtrl_judge.tasks import get_task
 from mtrl_judge.train.callbacks import BEST_DIR, FINAL_DIR, ValidationCallback
 from mtrl_judge.train.config import load_recipe
 from mtrl_judge.train.run import train
@@ -32,15 +34,18 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "cpu" / "mt-rl-judge.
 
 
 def score(validator: ValidationCallback, model_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """Validation metrics of one checkpoint, and per task the share of its most frequent answer."""
+    """Validation metrics of one checkpoint (the trainer's rows, judge settings and metric), and per
+    task the share of its most frequent answer, both from one pass of verdicts."""
     model, _ = load_backbone(model_dir)
-    metrics = validator.validate(model)
+    model.eval()
     judge = Judge(model, validator.processor, style=validator.args.style, max_new_tokens=validator.args.val_max_new_tokens,
                   batch_size=validator.args.val_batch_size)
-    top = {}
-    for task, (requests, _) in validator.sets.items():
-        answers = Counter(v.choice for v in judge.judge_many(requests))
-        top[task] = answers.most_common(1)[0][1] / sum(answers.values())
+    metrics, top = {}, {}
+    for task, (requests, gold) in validator.sets.items():
+        choices = [v.choice for v in judge.judge_many(requests)]
+        metrics.update(classification_metrics(gold, choices, get_task(task).choices, prefix=f"val/{task}"))
+        top[task] = Counter(choices).most_common(1)[0][1] / len(choices)
+    metrics["val/mean_macro_f1"] = sum(metrics[f"val/{t}/macro_f1"] for t in validator.sets) / len(validator.sets)
     return metrics, top
 
 

@@ -69,7 +69,8 @@ def test_findings_name_constant_and_unparseable_judges():
     judging = {"confusion": {"yes": {"yes": 25, "no": 5, "invalid": 0}, "no": {"yes": 10, "no": 60, "invalid": 0}}}
     broken = {"confusion": {"1": {"1": 5, "2": 0, "invalid": 45}, "2": {"1": 0, "2": 5, "invalid": 45}}}
     assert answer_shares(constant) == {"yes": 0.01, "no": 0.99, "invalid": 0.0}
-    notes = degenerate_judges({"sft-unified": {"seetrue": constant, "agin-nat": judging}, "mt-rl-judge": {"mjbench-safety": broken}})
+    results = {"sft-unified": {"seetrue": constant, "agin-nat": judging}, "mt-rl-judge": {"mjbench-safety": broken}}
+    notes = degenerate_judges(results)
     assert len(notes) == 2
     assert "SFT-Unified on SeeTRUE ('no')" in notes[0] and "AGIN-Nat." not in notes[0]
     assert "MT-RL-Judge on Safety Judge (90%)" in notes[1]

@@ -233,11 +233,11 @@ def degenerate_judges(results: dict, share: float = 0.95) -> list[str]:
 
     A constant "no" on a task with 30% positives scores about 41 macro-F1, which reads like a weak
     judge in a table; these notes name such cells so that nobody mistakes them for learning."""
-    from .paper import METHOD_NAMES, METHODS, TASK_NAMES
+    from .paper import METHOD_NAMES, TASK_NAMES
 
     constant, unparseable = [], []
-    for method in [m for m in METHODS if m in results] + [m for m in results if m not in METHODS]:
-        for task, metrics in results[method].items():
+    for method, tasks in results.items():  # collect() keeps the paper's method order
+        for task, metrics in tasks.items():
             shares = answer_shares(metrics)
             if not shares:
                 continue
