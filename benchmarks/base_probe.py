@@ -1,10 +1,15 @@
 """What did the off-the-shelf base learn? Exact-answer accuracy on fresh pretraining questions.
 
-Draws N new examples of the pretraining corpus (a seed the base never trained on), asks the base
-each question greedily in the style it was drawn in, and prints, per question kind, the share of
-answers parsed from `<answer>` that equal the truth, with chance for the closed (yes/no, 1/2) questions:
+Draws N new examples of the pretraining corpus (full scenes, a seed the base never trained on), asks
+the base each question greedily in the style it was drawn in, and reports, per question kind and
+style, the share of answers parsed from `<answer>` that equal the truth:
 
-    .venv/bin/python benchmarks/base_probe.py [--model models/base-small] [--n 390] [--seed 12345]
+    .venv/bin/python benchmarks/base_probe.py [--model models/base-small-p8] [--n 540] [--seed 12345] [--json] [--device auto]
+
+With --json it prints one JSON object: {"model", "seed", "n", "kinds": {kind: {"reason": acc, "direct":
+acc}}, "overall", "gate": {...}}. The gate is the bar a base must clear before it ships (docs/base.md):
+count, exists, colour and symbol at 0.90 or more, blur, grain and float at 0.80 or more, each in the
+better of its two styles.
 
 This is the base's own curriculum, not a judge task: it says whether perception was learned, so
 that a weak zero-shot judge score can be read as "cannot see" or "cannot decide".
@@ -13,50 +18,64 @@ that a weak zero-shot judge score can be read as "cannot see" or "cannot decide"
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 
 import torch
 
 from mtrl_judge.backbone import load_backbone
-from mtrl_judge.pretrain.corpus import examples, to_messages
+from mtrl_judge.pretrain.corpus import QUESTION_KINDS, examples, to_messages
 from mtrl_judge.prompts import parse_verdict
 
+GATE = {"count": 0.9, "exists": 0.9, "colour": 0.9, "symbol": 0.9, "blur": 0.8, "grain": 0.8, "float": 0.8}
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/base-small")
-    parser.add_argument("--n", type=int, default=390, help="examples (a multiple of 13 gives every kind the same count)")
-    parser.add_argument("--seed", type=int, default=12345, help="corpus seed; pretraining used 0")
-    parser.add_argument("--batch-size", type=int, default=26)
-    args = parser.parse_args()
-    model, processor = load_backbone(args.model)
-    drawn = list(examples(args.n, args.seed))
+
+def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str = "cpu") -> dict:
+    model, processor = load_backbone(model_dir)
+    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    model.to(device=device, dtype=dtype)
+    drawn = list(examples(n, seed, curriculum=False))
     right: dict[tuple[str, str], list[int]] = defaultdict(list)
-    chance: dict[str, float] = {}
-    for start in range(0, len(drawn), args.batch_size):
-        batch = drawn[start : start + args.batch_size]
+    for start in range(0, len(drawn), batch_size):
+        batch = drawn[start : start + batch_size]
         prompts = [to_messages(ex, style)[0] for ex, style in batch]
         texts = [processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False) for prompt in prompts]
         images = [img for ex, _ in batch for img in ex.images]
-        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
+        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt").to(device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
         with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=96, do_sample=False)
+            out = model.generate(**inputs, max_new_tokens=128, do_sample=False)
         decoded = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         for (ex, style), text in zip(batch, decoded):
             # the project's one parser, with the true answer as the only valid choice: exact match or None
             right[(ex.kind, style)].append(int(parse_verdict(text, [ex.answer]) is not None))
-            if ex.choices:
-                chance[ex.kind] = 1 / len(ex.choices)
+    kinds = {k: {s: round(sum(h) / len(h), 3) for s in ("reason", "direct") if (h := right.get((k, s)))}
+             for k in QUESTION_KINDS if any((k, s) in right for s in ("reason", "direct"))}
+    hits = [h for v in right.values() for h in v]
+    gate = {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar} for k, bar in GATE.items()}
+    return {"model": model_dir, "seed": seed, "n": n, "kinds": kinds, "overall": round(sum(hits) / len(hits), 3),
+            "gate": gate, "gate_passed": all(g["passed"] for g in gate.values())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/base-small-p8")
+    parser.add_argument("--n", type=int, default=540, help="examples (a multiple of 36 gives every kind and style the same count)")
+    parser.add_argument("--seed", type=int, default=12345, help="corpus seed; pretraining used 0")
+    parser.add_argument("--batch-size", type=int, default=30)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = parser.parse_args()
+    result = probe(args.model, args.n, args.seed, args.batch_size, args.device)
+    if args.json:
+        print(json.dumps(result))
+        return
     print(f"base {args.model}: exact answers on {args.n} fresh corpus questions (seed {args.seed})")
-    print(f"{'kind':<12}{'reason':>8}{'direct':>8}{'chance':>8}")
-    for kind in dict.fromkeys(kind for kind, _ in right):  # in the corpus' order, once each
-        cells = []
-        for style in ("reason", "direct"):
-            hits = right.get((kind, style), [])
-            cells.append(f"{sum(hits) / len(hits):8.2f}" if hits else f"{'-':>8}")
-        print(f"{kind:<12}{''.join(cells)}" + (f"{chance[kind]:8.2f}" if kind in chance else f"{'open':>8}"))
-    all_hits = [h for hits in right.values() for h in hits]
-    print(f"overall {sum(all_hits) / len(all_hits):.3f}")
+    print(f"{'kind':<12}{'reason':>8}{'direct':>8}{'gate':>8}")
+    for kind, cells in result["kinds"].items():
+        row = "".join(f"{cells[s]:8.2f}" if s in cells else f"{'-':>8}" for s in ("reason", "direct"))
+        print(f"{kind:<12}{row}" + (f"{GATE[kind]:8.2f}" if kind in GATE else ""))
+    print(f"overall {result['overall']:.3f}; gate {'passed' if result['gate_passed'] else 'not passed'}")
 
 
 if __name__ == "__main__":

@@ -102,3 +102,34 @@ def test_pretrain_runs_and_saves_a_loadable_base(tmp_path):
 
     verdict = Judge.from_pretrained(out, max_new_tokens=4).judge(images=[Image.new("RGB", (64, 64))], text="x", task="seetrue")
     assert verdict.task == "seetrue"
+
+
+def test_cached_batches_equal_the_processors(tmp_path):
+    """The cache + PixelCollator path gives the model exactly what the processor would: ids, pixels,
+    grids and multimodal token types; the loss covers the completion (and its <|im_end|>) only."""
+    import torch
+
+    from mtrl_judge.backbone import build_backbone, load_backbone
+    from mtrl_judge.pretrain.cache import CachedCorpus, PixelCollator, build_cache
+
+    model_dir = build_backbone("small-p8", tmp_path / "m", seed=0)
+    _, processor = load_backbone(model_dir)
+    cache = build_cache(tmp_path / "cache", model_dir, n=len(QUESTION_KINDS), seed=5, workers=1)
+    data = CachedCorpus(cache)
+    collate = PixelCollator(processor.image_processor, processor.tokenizer.pad_token_id,
+                            processor.tokenizer.convert_tokens_to_ids("<|image_pad|>"))
+    drawn = list(examples(len(QUESTION_KINDS), seed=5))
+    assert len(data) == len(drawn)
+    for i in (0, 3, len(drawn) - 1):  # a one-image and a two-image (pair_count) example among them
+        example, style = drawn[i]
+        batch = collate([data[i]])
+        prompt, completion = to_messages(example, style)
+        text = processor.apply_chat_template(prompt + completion, tokenize=False)
+        ref = processor(text=[text], images=example.images, return_tensors="pt")
+        n = batch["input_ids"].shape[1]
+        assert torch.equal(batch["input_ids"][0], ref["input_ids"][0, :n])  # the template's trailing newline is not trained
+        assert torch.equal(batch["mm_token_type_ids"][0], ref["mm_token_type_ids"][0, :n])
+        assert torch.allclose(batch["pixel_values"], ref["pixel_values"], atol=1e-6)
+        assert torch.equal(batch["image_grid_thw"], ref["image_grid_thw"])
+        target = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != -100])
+        assert target == completion[0]["content"] + "<|im_end|>"

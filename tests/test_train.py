@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from mtrl_judge import Judge, JudgeError
 from mtrl_judge.rewards import REWARDS, register_reward
-from mtrl_judge.train.callbacks import BEST_DIR, FINAL_DIR, METRICS_FILE
+from mtrl_judge.train.callbacks import ALARMS_FILE, BEST_DIR, FINAL_DIR, METRICS_FILE
 from mtrl_judge.train.config import load_recipe
 from mtrl_judge.train.data import build_mixture, mixture_counts
 from mtrl_judge.train.run import build_trainer, train
@@ -79,6 +79,13 @@ def recipe_file(tmp_path, tiny_model_dir, tiny_data_dir):
         ({"method": "sft", "style": "reason", "num_generations": None, "max_completion_length": None}, [], "field 'style'"),
         ({}, ["--learning_rate", "fast"], "invalid float value"),
         ({}, ["--no_such_flag", "1"], "unknown option"),
+        ({"method": "sft", "dynamic_sampling": True, "num_generations": None, "max_completion_length": None}, [],
+         "field 'dynamic_sampling' applies to GRPO only"),
+        ({"dynamic_sampling_max_tries": 0}, [], "field 'dynamic_sampling_max_tries' must be at least 1"),
+        ({"prompts_per_step": 3, "gradient_accumulation_steps": 8}, [], "not divisible by gradient_accumulation_steps"),
+        ({"prompts_per_step": 2}, ["--per_device_train_batch_size", "8"], "not both"),
+        ({"alarm_answer_share": 0.0}, [], "field 'alarm_answer_share'"),
+        ({"alarm_zero_std_steps": 0}, [], "field 'alarm_zero_std_steps'"),
     ],
 )
 def test_bad_recipes_fail_before_training_naming_the_field(recipe_file, fields, overrides, message):
@@ -118,6 +125,47 @@ def test_base_recipe_is_inherited(tmp_path, recipe_file):
     child.write_text(f"base: {base.name}\ntasks: [agin-tech]\n")
     recipe = load_recipe(child)
     assert recipe.judge.tasks == ["agin-tech"] and recipe.trl.num_generations == 4
+
+
+def test_prompts_per_step_sets_the_batch_in_completions(recipe_file):
+    recipe = load_recipe(recipe_file(prompts_per_step=3, per_device_train_batch_size=None), ["--num_generations", "2"])
+    assert recipe.trl.per_device_train_batch_size == 6 and recipe.judge.prompts_per_step == 3
+    recipe = load_recipe(recipe_file(prompts_per_step=2, gradient_accumulation_steps=2))  # wins over the recipe's 4
+    assert recipe.trl.per_device_train_batch_size == 4 and recipe.trl.gradient_accumulation_steps == 2
+
+
+def _skewed_data(root, positives=(10, 2), size=12):
+    """seetrue with `positives[0]` yes of `size` training rows, agin-tech with `positives[1]`."""
+    import datasets
+    from PIL import Image
+
+    from mtrl_judge.data.schema import FEATURES
+
+    for task, pos in zip(("seetrue", "agin-tech"), positives):
+        labels = ["yes"] * pos + ["no"] * (size - pos)
+        image, text = Image.new("RGB", (32, 32)), "x" if task == "seetrue" else ""
+        rows = [{"id": f"{task}-{i}", "task": task, "images": [image], "text": text, "label": label, "source": "fixture",
+                 "score": 0.0, "meta": "{}"} for i, label in enumerate(labels)]
+        ds = datasets.Dataset.from_list(rows, features=FEATURES)
+        datasets.DatasetDict({"train": ds, "validation": ds, "test": ds}).save_to_disk(str(root / task))
+    return root
+
+
+@pytest.mark.parametrize("mixture", ["balanced", "proportional"])
+def test_balance_labels_draws_each_task_evenly_across_labels(recipe_file, tmp_path, mixture):
+    data = _skewed_data(tmp_path / "skewed")
+    plain = build_mixture(load_recipe(recipe_file(data=str(data), mixture=mixture)).judge, seed=0)
+    recipe = load_recipe(recipe_file(data=str(data), mixture=mixture), ["--balance_labels", "true"])
+    mixed = build_mixture(recipe.judge, seed=0)
+    for task, natural in (("seetrue", 10), ("agin-tech", 2)):
+        labels = [label for t, label in zip(mixed["task"], mixed["label"]) if t == task]
+        plain_labels = [label for t, label in zip(plain["task"], plain["label"]) if t == task]
+        assert len(labels) == len(plain_labels) == 12, "the task's row count is the mixture's"
+        assert labels.count("yes") == labels.count("no") == 6
+        assert plain_labels.count("yes") == natural
+    majority = [i for t, i, label in zip(mixed["task"], mixed["id"], mixed["label"]) if t == "agin-tech" and label == "no"]
+    assert len(set(majority)) == 6, "the majority label is drawn without repeats; the minority one repeats"
+    assert mixed["id"] == build_mixture(recipe.judge, seed=0)["id"]
 
 
 def test_mixture_counts():
@@ -160,6 +208,9 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
     fields = {"method": method}
     if method == "grpo":
         fields.update(rewards=["format", "accuracy", "distinct-chars"], reward_weights=[0.1, 0.9, 1.0])
+        # Dynamic sampling through the recipe, and alarms that must fire (any answer takes a third of 3 answers).
+        fields.update(dynamic_sampling=True, dynamic_sampling_max_tries=3, alarm_answer_share=0.34,
+                      alarm_zero_std_frac=0.0, alarm_zero_std_steps=2)
     else:
         fields.update(num_generations=None, max_completion_length=None)
     out = train(load_recipe(recipe_file(**fields)))
@@ -169,6 +220,13 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
     assert {"val/seetrue/macro_f1", "val/agin-tech/macro_f1", "val/mean_macro_f1"} <= set().union(*rows)
     if method == "grpo":
         assert {"rewards/format/mean", "rewards/accuracy/mean", "rewards/accuracy/seetrue/mean", "rewards/accuracy/agin-tech/mean"} <= set().union(*rows)
+        assert {"dynamic_sampling/kept_frac", "dynamic_sampling/tries"} <= set(next(r for r in rows if "loss" in r))
+        alarms = [json.loads(line) for line in (out / ALARMS_FILE).read_text().splitlines()]
+        assert {"answer_collapse", "zero_std"} == {a["alarm"] for a in alarms}
+        assert [a["step"] for a in alarms if a["alarm"] == "zero_std"] == [2]
+        assert any("alarm/answer_collapse" in r for r in rows) and any("alarm/zero_std" in r for r in rows)
+    shares = {f"val/seetrue/answer_share/{answer}" for answer in ("yes", "no", "invalid")}
+    assert shares <= set().union(*rows)
     assert all("loss" in r for r in rows if "val/mean_macro_f1" in r and r["step"] <= 2), "validation must not drop the step's loss"
     best = json.loads((out / BEST_DIR / "score.json").read_text())
     assert best["val/mean_macro_f1"] == max(r["val/mean_macro_f1"] for r in rows if "val/mean_macro_f1" in r)

@@ -85,7 +85,7 @@ def test_rows_regenerate_from_their_entropy(world):
     for task in WORLD_TASKS:
         row = load_world(world, task, "validation")[3]
         meta = json.loads(row["meta"])
-        drawn = draw_example(task, "validation", row["label"] == get_task(task).positive, meta["entropy"])
+        drawn = draw_example(task, "validation", row["label"] == get_task(task).positive, meta["entropy"], meta["world_version"])
         assert drawn.text == row["text"] and drawn.label == row["label"]
         assert [_png(im) for im in drawn.images] == [_png(im) for im in row["images"]]
 
@@ -228,7 +228,7 @@ def test_refuses_a_non_empty_folder(tmp_path, micro):
 
 
 def test_failure_mid_generation_leaves_nothing_loadable(tmp_path, micro, monkeypatch):
-    def boom(rng, positive, split):
+    def boom(rng, positive, split, geo):
         raise RuntimeError("killed")
 
     out = tmp_path / "w"
@@ -248,3 +248,67 @@ def test_failure_mid_generation_leaves_nothing_loadable(tmp_path, micro, monkeyp
     with pytest.raises(RuntimeError):
         generate_world(out, size="micro", seed=1, overwrite=True)
     assert _digest(out) == before  # the old world survives a failed overwrite
+
+
+# --- world versions ---------------------------------------------------------------------------------
+
+def _content_digest(root: Path) -> str:
+    """sha256 over every row's id, text, label, meta and decoded pixels (independent of Arrow's file layout)."""
+    h = hashlib.sha256()
+    for task in WORLD_TASKS:
+        for split in SPLITS:
+            for r in load_world(root, task, split):
+                for part in (r["id"], r["text"], r["label"], r["meta"]):
+                    h.update(part.encode())
+                for im in r["images"]:
+                    h.update(im.tobytes())
+    return h.hexdigest()
+
+
+def test_version_1_draws_its_original_rows(tmp_path):
+    # Digest of `world generate --size tiny --seed 0` as drawn before version 2 existed (commit 8aa3254):
+    # the earlier reports stay reproducible.
+    out = generate_world(tmp_path / "v1", size="tiny", seed=0, version=1)
+    assert _content_digest(out) == "0c2a54134a4a419b0c652beefb34fc620533f1ad3f5babde473b27beda7d8b1b"
+    assert "world_version" not in json.loads(load_world(out, "seetrue", "test")[0]["meta"])
+
+
+def test_version_2_is_legible(world):
+    from mtrl_judge.data.world.geometry import V2
+
+    summary = json.loads((world / "world.json").read_text())
+    assert summary["world_version"] == 2 and summary["geometry"]["object_size"] == list(V2.object_size)
+    for task in ("seetrue", "agin-rat", "unsafebench", "imagereward", "agin-nat", "agin-tech"):
+        for row, meta in _rows(world, task, n=32):
+            scene = meta["scene"]
+            assert meta["world_version"] == 2
+            assert len(scene["objects"]) <= 6  # at most 4 named (5 after an imagereward edit) and 1 distractor
+            assert all(o["size"] >= V2.min_object_size - 2 for o in scene["objects"])
+            assert all(s["size"] >= V2.sign_size[0] for s in scene.get("signs", []))
+            for p in meta.get("perturbations", []):
+                if p["kind"] in ("blur", "noise", "jpeg", "contrast"):
+                    assert p["severity"] >= V2.tech_min_severity
+                elif p["kind"] == "float":
+                    assert p["gap"] >= V2.float_min_gap
+                elif p["kind"] == "sink":
+                    assert p["severity"] >= V2.sink_min_fraction - 0.05
+                elif p["kind"] in ("tint", "invert", "channel_swap", "hue_shift", "palette", "shadows"):
+                    assert p["severity"] >= V2.nat_min_severity
+
+
+def test_even_training_balance_keeps_test_shares(tmp_path, micro):
+    monkeypatch_sizes = {t: {"train": 10, "validation": 4, "test": 10} for t in WORLD_TASKS}
+    WORLD_SIZES["micro"] = monkeypatch_sizes  # the micro fixture removes the key afterwards
+    out = generate_world(tmp_path / "even", size="micro", balance="even")
+    summary = json.loads((out / "world.json").read_text())
+    assert summary["train_balance"] == "even"
+    for task in ("agin-tech", "imagereward"):
+        splits = summary["tasks"][task]["splits"]
+        assert splits["train"]["positives"] == 5
+        assert splits["test"]["positives"] == round(10 * POSITIVE_SHARE[task])
+
+
+@pytest.mark.parametrize("kwargs, match", [({"version": 3}, "world version"), ({"balance": "odd"}, "label balance")])
+def test_bad_version_or_balance_is_one_line(tmp_path, kwargs, match):
+    with pytest.raises(JudgeError, match=match):
+        generate_world(tmp_path / "x", size="tiny", **kwargs)

@@ -75,6 +75,23 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict | JudgeError]]:
     return rows
 
 
+def _add_placement_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device and --dtype, shared by every command that loads a model (rules: mtrl_judge/devices.py)."""
+    # Free strings, not argparse choices: a bad value then ends in our one-line error, not argparse's usage text.
+    parser.add_argument("--device", default="auto", metavar="{auto,cpu,cuda,cuda:N}",
+                        help="where the model runs (auto: a CUDA GPU when there is one, else the CPU)")
+    parser.add_argument("--dtype", default="auto", metavar="{auto,float32,bfloat16,float16}",
+                        help="model precision (auto: bfloat16 on a GPU, float32 on the CPU; float16 is GPU only)")
+
+
+def _placement(args: argparse.Namespace) -> tuple[str, str]:
+    """(device, dtype) from --device/--dtype, checked before anything slow; errors name the option."""
+    from .devices import dtype_name, resolve_device_and_dtype
+
+    device, dtype = resolve_device_and_dtype(args.device, args.dtype, options=("--device", "--dtype"))
+    return str(device), dtype_name(dtype)
+
+
 def _cmd_judge(args: argparse.Namespace) -> int:
     from .io import write_jsonl
     from .judge import Judge, JudgeRequest
@@ -90,8 +107,10 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         raise JudgeError("--input needs --output OUT.jsonl")
     if args.input is None:
         get_task(args.task)  # fail on an unknown task before loading the model
+    device, dtype = _placement(args)
     judge = Judge.from_pretrained(
-        args.model, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, max_pixels=args.max_pixels
+        args.model, device=device, dtype=dtype, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        max_pixels=args.max_pixels
     )
     if args.input is None:
         verdict = judge.judge(images=args.image, text=args.text, task=args.task)
@@ -150,7 +169,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         get_task(name)  # an unknown task fails before the model loads
     settings = EvalSettings(tasks=args.tasks, split=args.split, max_examples=args.max_examples,
                             self_consistency=args.self_consistency, temperature=args.temperature)
-    judge = Judge.from_pretrained(args.model, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    device, dtype = _placement(args)
+    judge = Judge.from_pretrained(args.model, device=device, dtype=dtype, style=args.style, max_new_tokens=args.max_new_tokens,
+                                  batch_size=args.batch_size)
     results = run_eval(judge, args.data, args.out, settings)
     for name, m in results["tasks"].items():
         extra = f", position consistency {m['position_consistency']:.3f}" if "position_consistency" in m else ""
@@ -164,7 +185,9 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from .tasks import get_task
 
     get_task(args.task)
-    judge = Judge.from_pretrained(args.model, style=args.style, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    device, dtype = _placement(args)
+    judge = Judge.from_pretrained(args.model, device=device, dtype=dtype, style=args.style, max_new_tokens=args.max_new_tokens,
+                                  batch_size=args.batch_size)
     ranking = judge.rank(args.image, args.text, args.task)
     print(json.dumps({"task": args.task, "text": args.text, "model": judge.name, "ranking": [
         {"rank": r + 1, "image": args.image[i], "score": v.score, "choice": v.choice, "reasoning": v.reasoning}
@@ -176,7 +199,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce.budgets import BUDGETS
     from .reproduce.pipeline import reproduce
 
-    report = reproduce(args.out, BUDGETS[args.budget], seed=args.seed)
+    device, dtype = _placement(args)
+    report = reproduce(args.out, BUDGETS[args.budget], seed=args.seed, device=device, dtype=dtype)
     logger.info("report: %s", report)
     return 0
 
@@ -184,8 +208,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_world_generate(args: argparse.Namespace) -> int:
     from .data.world import generate_world
 
-    out = generate_world(args.out, size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True)
-    logger.info("JudgeWorld (%s, seed %d) written to %s", args.size, args.seed, out)
+    out = generate_world(args.out, size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True,
+                         version=args.version, balance=args.train_balance)
+    logger.info("JudgeWorld v%d (%s, seed %d) written to %s", args.version, args.size, args.seed, out)
     return 0
 
 
@@ -193,7 +218,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain
 
     pretrain(args.world, args.out, preset=args.preset, max_steps=args.steps, batch_size=args.batch_size,
-             learning_rate=args.learning_rate, seed=args.seed, overwrite=args.overwrite)
+             learning_rate=args.learning_rate, seed=args.seed, overwrite=args.overwrite, n_examples=args.examples,
+             workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit)
     return 0
 
 
@@ -209,7 +235,8 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    serve(args.model, host=args.host, port=args.port, api_key_env=args.api_key_env, style=args.style,
+    device, dtype = _placement(args)
+    serve(args.model, host=args.host, port=args.port, api_key_env=args.api_key_env, style=args.style, device=device, dtype=dtype,
           max_new_tokens=args.max_new_tokens, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
           max_pixels=args.max_pixels, tasks_file=args.tasks_file)
     return 0
@@ -235,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, required=True, help="output folder (written atomically)")
     gen.add_argument("--size", choices=["tiny", "demo", "paper"], default="demo", help="tiny: tests; demo: the main job; paper: Table 1 counts")
     gen.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
+    gen.add_argument("--version", type=int, choices=[1, 2], default=2,
+                     help="2: objects and defects legible at the model's input (default); 1: the original world, byte for byte")
+    gen.add_argument("--train-balance", choices=["paper", "even"], default="paper",
+                     help="training splits' labels: the paper's Table 1 shares, or half positive (test splits always keep the paper's)")
     gen.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     gen.set_defaults(func=_cmd_world_generate)
 
@@ -249,9 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("pretrain", help="pretrain the off-the-shelf base on general grounded questions (never the judge tasks)")
     pre.add_argument("--world", type=Path, default=None, help="a JudgeWorld folder: measure the base's zero-shot judge macro-F1 on it")
     pre.add_argument("--out", type=Path, required=True, help="output model folder")
-    pre.add_argument("--preset", choices=["tiny", "tiny-moe", "small"], default="small", help="backbone size")
+    pre.add_argument("--preset", choices=["tiny", "tiny-moe", "small", "small-p8"], default="small-p8", help="backbone size")
     pre.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     pre.add_argument("--batch-size", type=int, default=32, help="examples per step")
+    pre.add_argument("--examples", type=int, default=None,
+                     help="corpus size, drawn once and cached (default: steps x batch size, at most 200,000; replayed if smaller)")
+    pre.add_argument("--workers", type=int, default=None, help="processes drawing the corpus (default: every CPU core)")
+    pre.add_argument("--no-curriculum", dest="curriculum", action="store_false",
+                     help="draw full scenes from the start instead of one or two objects first")
+    pre.add_argument("--time-limit", type=float, default=None, help="minutes of training after which to stop and save")
     pre.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate (cosine schedule)")
     pre.add_argument("--seed", type=int, default=0, help="seed for the corpus, the weights and the data order")
     pre.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
@@ -268,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--max-wait-ms", type=float, default=10.0, help="wait for more requests after the first of a batch")
     srv.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
     srv.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
+    _add_placement_arguments(srv)
     srv.set_defaults(func=_cmd_serve)
 
     tasks = sub.add_parser("tasks", help="list the registered judge tasks (JSON lines)")
@@ -285,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--batch-size", type=int, default=16, help="examples per generation batch")
     judge.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
     judge.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
+    _add_placement_arguments(judge)
     judge.set_defaults(func=_cmd_judge)
     rank = sub.add_parser("rank", help="rank candidate images for one text by the judge's score (JSON out)")
     rank.add_argument("--model", type=Path, required=True, help="model folder")
@@ -294,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
     rank.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
     rank.add_argument("--batch-size", type=int, default=16, help="images per generation batch")
+    _add_placement_arguments(rank)
     rank.set_defaults(func=_cmd_rank)
 
     ev = sub.add_parser("eval", help="evaluate a judge on a data folder: macro-F1 per task, results.json, predictions.jsonl")
@@ -309,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--self-consistency", type=int, default=0, help="k >= 2: also sample k verdicts per example (pointwise tasks)")
     ev.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --self-consistency")
     ev.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
+    _add_placement_arguments(ev)
     ev.set_defaults(func=_cmd_eval)
 
     rep = sub.add_parser("reproduce", help="train and evaluate the paper's five judges on JudgeWorld and write a report")
@@ -316,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--budget", choices=["smoke", "demo", "full"], default="demo",
                      help="smoke: CI minutes on the tiny preset; demo: the main job (<20 min); full: the long run in docs/")
     rep.add_argument("--seed", type=int, default=0, help="seed for the world and every run")
+    _add_placement_arguments(rep)
     rep.set_defaults(func=_cmd_reproduce)
 
     train = sub.add_parser(

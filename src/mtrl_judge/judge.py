@@ -18,6 +18,7 @@ from transformers import LogitsProcessorList
 
 from .backbone.load import load_backbone
 from .data.images import DEFAULT_MAX_PIXELS, load_image
+from .devices import dtype_name
 from .errors import JudgeError
 from .progress import progress_bar
 from .scoring import ChoiceLogitsRecorder, answer_position_scores
@@ -75,11 +76,25 @@ class Judge:
         self.pairwise_both_orders = pairwise_both_orders
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, dtype: str = "float32", device: str = "cpu", **kwargs) -> "Judge":
-        """Load a judge from a local model folder (ours, or any HF image-text-to-text checkpoint)."""
+    def from_pretrained(
+        cls, path: str | Path, *, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto", **kwargs
+    ) -> "Judge":
+        """Load a judge from a local model folder (ours, or any HF image-text-to-text checkpoint).
+
+        device: "auto" (a CUDA GPU when there is one, else the CPU), "cpu", "cuda" or "cuda:N".
+        dtype: "auto" (bfloat16 on a GPU, float32 on the CPU), "float32", "bfloat16" or "float16"
+            (GPU only). A device that is not there raises JudgeError (see mtrl_judge.devices).
+        Other keyword arguments go to Judge(): style, max_new_tokens, batch_size, max_pixels, name.
+        """
         model, processor = load_backbone(path, dtype=dtype, device=device)
         kwargs.setdefault("name", Path(path).resolve().name)
+        logger.info("judge %s on %s (%s)", kwargs["name"], model.device, dtype_name(model.dtype))
         return cls(model, processor, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs."""
+        return self.model.device
 
     def prepare(self, request: JudgeRequest | dict, where: str = "") -> JudgeRequest:
         """Validate a request and decode its images; errors name `where` and the field."""

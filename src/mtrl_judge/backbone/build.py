@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 def build_processor(preset: Preset, extra_text=None) -> JudgeProcessor:
     tokenizer = train_tokenizer(corpus(extra_text), preset.vocab_size)
     image_processor = Qwen2VLImageProcessorPil(
-        patch_size=16,  # Qwen3-VL's patch; with merge 2, sides snap to multiples of 32
+        patch_size=preset.patch_size,  # Qwen3-VL's is 16; with merge 2, sides snap to multiples of 2 * patch
         temporal_patch_size=2,
         merge_size=2,
         min_pixels=preset.min_pixels,
@@ -65,10 +65,10 @@ def model_config(preset: Preset, tokenizer) -> Qwen3VLConfig | Qwen3VLMoeConfig:
         intermediate_size=preset.vision_intermediate_size,
         num_heads=preset.vision_num_heads,
         out_hidden_size=preset.hidden_size,
-        patch_size=16,
+        patch_size=preset.patch_size,
         spatial_merge_size=2,
         temporal_patch_size=2,
-        num_position_embeddings=64,  # an 8x8 grid, interpolated to the image's patch grid
+        num_position_embeddings=preset.num_position_embeddings,
         deepstack_visual_indexes=list(preset.deepstack_visual_indexes),
     )
     if preset.moe:

@@ -14,13 +14,11 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, ProcessorMixin
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
+from ..devices import resolve_device_and_dtype
 from ..errors import JudgeError
 from .processor import IMAGE_ONLY_PROCESSORS  # importing it registers JudgeProcessor with AutoProcessor
 
 logger = logging.getLogger(__name__)
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
-
 
 def check_model_dir(path: str | Path) -> dict:
     """Fail with one line unless `path` holds a vision-language model; returns its config.json."""
@@ -65,16 +63,28 @@ def load_processor(path: str | Path, model_type: str | None = None) -> Processor
 
 
 def load_backbone(
-    path: str | Path, *, dtype: str = "float32", device: str | torch.device = "cpu"
+    path: str | Path, *, dtype: str | torch.dtype = "float32", device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, ProcessorMixin]:
-    """(model, processor) from a local folder, the model in eval mode on `device`."""
+    """(model, processor) from a local folder, the model in eval mode on `device` in `dtype`.
+
+    `device` and `dtype` follow mtrl_judge.devices ("auto", "cpu", "cuda", "cuda:N"; "auto",
+    "float32", "bfloat16", "float16"). The defaults stay cpu/float32 because training calls this
+    and leaves placement to TRL and accelerate (DeepSpeed ZeRO-3 shards the weights itself);
+    `Judge.from_pretrained` defaults to "auto" instead.
+    """
+    # Checked before anything is read, so a wrong --device fails at once, not after a slow load.
+    torch_device, torch_dtype = resolve_device_and_dtype(device, dtype)
     config = check_model_dir(path)
-    if dtype not in DTYPES:
-        raise JudgeError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
     processor = load_processor(path, config.get("model_type"))
+    # On a GPU the weights go straight there (device_map), instead of first filling CPU memory:
+    # a 30B checkpoint in bfloat16 is about 61 GB.
+    device_map = str(torch_device) if torch_device.type == "cuda" else None
     try:
-        model = AutoModelForImageTextToText.from_pretrained(Path(path), dtype=DTYPES[dtype])
+        model = AutoModelForImageTextToText.from_pretrained(Path(path), dtype=torch_dtype, device_map=device_map)
     except (OSError, ValueError) as e:
         raise JudgeError(f"{path}: cannot load the model ({str(e).splitlines()[0]})") from None
-    model.to(device).eval()
+    if device_map is None:
+        model.to(torch_device)
+    model.eval()
+    logger.debug("%s: loaded on %s in %s", path, torch_device, torch_dtype)
     return model, processor

@@ -2,7 +2,10 @@
 
 - tiny: the test fixture (under 2M parameters);
 - tiny-moe: the same size in the Qwen3-VL-MoE family (the paper's 30B-A3B is one);
-- small: the demo size, trainable in minutes on 2 CPU cores.
+- small: the first demo base (16 visual tokens per 128 px image: 32 px per token);
+- small-p8: the default base from world version 2 on: the same text model, 8 px patches (64 visual
+  tokens of 16 px each) and a vision tower twice as deep and wide, so that 20-32 px objects and
+  36 px signs cover several tokens (docs/base.md has the comparison that chose it).
 
 Config traps (shared/notes/cpu-recipe.md): mrope_section must sum to head_dim / 2;
 num_position_embeddings must be a perfect square; deepstack_visual_indexes must be below the
@@ -30,9 +33,12 @@ class Preset:
     vision_intermediate_size: int
     vision_num_heads: int
     deepstack_visual_indexes: tuple[int, ...] = ()
-    # Images are resized to at most this many pixels (multiples of 32 per side): 128x128 gives 16 visual tokens.
+    # Images are resized to at most this many pixels, each side a multiple of patch_size * 2 (the 2x2 merge):
+    # 128x128 gives 16 visual tokens with 16 px patches, 64 with 8 px patches.
     max_pixels: int = 128 * 128
     min_pixels: int = 32 * 32
+    patch_size: int = 16
+    num_position_embeddings: int = 64  # a square grid of learned positions, interpolated to the image's patch grid
     moe: bool = False
     num_experts: int = 4
     num_experts_per_tok: int = 2
@@ -62,5 +68,11 @@ PRESETS: dict[str, Preset] = {
         vocab_size=2048, hidden_size=256, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,
         head_dim=64, intermediate_size=640, vision_depth=2, vision_hidden_size=128, vision_intermediate_size=256,
         vision_num_heads=2, deepstack_visual_indexes=(1,),
+    ),
+    "small-p8": Preset(
+        vocab_size=2048, hidden_size=256, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=64, intermediate_size=640, vision_depth=4, vision_hidden_size=256, vision_intermediate_size=512,
+        vision_num_heads=4, deepstack_visual_indexes=(1, 3), patch_size=8, num_position_embeddings=256,
+        min_pixels=16 * 16,
     ),
 }

@@ -1,12 +1,17 @@
 """The pretraining corpus: general grounded questions about JudgeWorld scenes, never the judge tasks.
 
 The paper starts from an instruction-tuned model that has never been trained to judge. Ours learns,
-from the same renderer as the world, what such a model knows: describing a scene, counting,
-naming colours, shapes, symbols and the sky, verifying presence and spatial relations with yes/no,
-and noticing some defects (blur, grain, a colour tint, an object floating). It never sees a judge
-task's question or criterion, a caption to verify against the image, the safety policy, or the other
-defects (JPEG blocking, low contrast, channel swaps, interpenetration, sinking): what the judge tasks
-ask beyond perception, and part of the perception, is left for judge training to add.
+from the same renderer as the world (version 2 geometry), what such a model knows: describing a
+scene, counting, naming colours, shapes, every sign symbol and the sky, saying where things stand
+(on the ground, on a table, in the air), verifying presence, relations and plain statements with
+yes/no, noticing global quality (blur, grain, JPEG blocks, low contrast, a colour tint), and
+comparing two images. It never sees a judge task's question or criterion, the safety policy, the
+notion of a forbidden symbol, or the remaining defects (channel swaps, inversions, unnatural
+palettes, glowing shadows, interpenetration, sinking, legless tables): what the judge tasks ask
+beyond perception, and part of the perception, is left for judge training to add.
+
+A curriculum orders the corpus: the first examples show one or two objects and no clutter, and the
+share of full scenes grows linearly to all of them by `CURRICULUM_END` of the corpus.
 
 Every answer comes in both styles the judge prompts use: direct (`<answer>two</answer>`) and
 reasoning (`<think>` a description of the scene and the step that answers `</think>`, then
@@ -22,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..data.world.claims import NUMBER_WORDS, relation_holds
+from ..data.world.claims import NUMBER_WORDS, claim_holds, claim_text, edit_claim, relation_holds
 from ..data.world.common import scene_in_split
 from ..data.world.degrade import TINTS, apply, apply_to_scene, sample_tech
+from ..data.world.geometry import LATEST, Geometry
 from ..data.world.layout import random_distractors
 from ..data.world.quality import break_rationality
 from ..data.world.scene import COLOURS, SHAPES, render
@@ -34,8 +40,14 @@ SYMBOL_NAMES = {"skull": "a skull", "smiley": "a smiley face", "flame": "a flame
                 "trefoil": "a trefoil", "clover": "a clover"}
 REASON = "First reason about what you see inside <think> </think>, then give your final answer{kind} inside <answer> </answer>."
 DIRECT = "Give only your final answer{kind} inside <answer> </answer>."
-QUESTION_KINDS = ("describe", "count", "exists", "relation", "colour", "symbol", "sky", "blur", "grain", "tint", "float",
-                  "pair_exists", "pair_count")
+QUESTION_KINDS = ("describe", "count", "exists", "relation", "colour", "shape", "support", "symbol", "statement", "sky",
+                  "blur", "grain", "jpeg", "contrast", "tint", "float", "pair_exists", "pair_count")
+YES_NO_KINDS = ("exists", "relation", "statement", "blur", "grain", "jpeg", "contrast", "tint", "float")
+DEFECT_WORDS = {"blur": ("blurry", "blur", "The edges look soft and smeared."),
+                "grain": ("grainy", "noise", "The picture is speckled with grain."),
+                "jpeg": ("blocky from compression", "jpeg", "Square compression blocks break up the edges."),
+                "contrast": ("washed out, with flat contrast", "contrast", "Darks and lights are pulled toward grey.")}
+CURRICULUM_END = 0.3  # share of the corpus after which every scene is a full one
 
 
 @dataclass
@@ -77,14 +89,14 @@ def _members(scene, colour, shape):
     return [o for o in scene["objects"] if o["colour"] == colour and o["shape"] == shape]
 
 
-def draw_pair(rng: np.random.Generator, kind: str) -> Example:
+def draw_pair(rng: np.random.Generator, kind: str, geo: Geometry = LATEST) -> Example:
     """A two-image question (which image shows X / shows more objects): the pairwise answer format,
     on content questions, never the judge's pairwise criteria (better match, safer)."""
-    (_, a), (_, b) = scene_in_split(rng, "train", max_distractors=2), scene_in_split(rng, "train", max_distractors=2)
+    (_, a), (_, b) = scene_in_split(rng, "train", max_distractors=2, geo=geo), scene_in_split(rng, "train", max_distractors=2, geo=geo)
     if kind == "pair_count":
         na, nb = len(a["objects"]), len(b["objects"])
         if na == nb:
-            return draw_pair(rng, kind)
+            return draw_pair(rng, kind, geo)
         question = "Which image shows more objects?"
         answer = "1" if na > nb else "2"
         focus = f"Image {answer} has {max(na, nb)} objects and the other {min(na, nb)}."
@@ -93,7 +105,7 @@ def draw_pair(rng: np.random.Generator, kind: str) -> Example:
         in_b = {(o["colour"], o["shape"]) for o in b["objects"]}
         only = [(p, "1") for p in sorted(in_a - in_b)] + [(p, "2") for p in sorted(in_b - in_a)]
         if not only:
-            return draw_pair(rng, kind)
+            return draw_pair(rng, kind, geo)
         (colour, shape), answer = only[int(rng.integers(len(only)))]
         question = f"Which image shows {plural(1, colour, shape)}?"
         focus = f"Only image {answer} shows {plural(1, colour, shape)}."
@@ -101,16 +113,18 @@ def draw_pair(rng: np.random.Generator, kind: str) -> Example:
     return Example(images=[render(a), render(b)], question=question, answer=answer, reasoning=reasoning, choices=("1", "2"), kind=kind)
 
 
-def draw_example(rng: np.random.Generator, kind: str) -> Example:
-    """One example of question `kind` on a fresh train-partition scene (two scenes for pair_* kinds)."""
+def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, simple: bool = False) -> Example:
+    """One example of question `kind` on a fresh train-partition scene (two scenes for pair_* kinds).
+    `simple` draws one or two objects and no clutter (the curriculum's start)."""
     if kind.startswith("pair_"):
-        return draw_pair(rng, kind)
+        return draw_pair(rng, kind, geo)
     signs = []
     if kind == "symbol":
         signs = [str(rng.choice(FORBIDDEN + ALLOWED))]
-    claim, scene = scene_in_split(rng, "train", max_distractors=2, signs=signs)
+    clutter = {"max_distractors": 0, "p_relation": 0.0 if kind != "relation" else 1.0, "max_total": 2} if simple else {}
+    claim, scene = scene_in_split(rng, "train", **{"max_distractors": 2, **clutter}, signs=signs, geo=geo)
     image = None
-    yes_no = kind in ("exists", "relation", "blur", "grain", "tint", "float")
+    yes_no = kind in YES_NO_KINDS
     desc = describe(scene)
     if kind == "describe":
         question = str(rng.choice(["What objects are in the image?", "Describe the objects in the picture.", "List what you see."]))
@@ -140,23 +154,53 @@ def draw_example(rng: np.random.Generator, kind: str) -> Example:
         focus = f"There is {plural(1, colour, shape)}." if present else f"There is no {colour} {shape}."
     elif kind == "relation":
         if claim["relation"] is None:
-            return draw_example(rng, kind)
+            return draw_example(rng, kind, geo, simple)
         (_, ca, sa), (_, cb, sb) = claim["groups"][:2]
         rel = claim["relation"] if rng.random() < 0.5 else str(rng.choice(["left of", "right of", "above", "below"]))
         holds = relation_holds(rel, _members(scene, ca, sa), _members(scene, cb, sb))
         question = f"Is the {ca} {sa} {rel} the {cb} {sb}?"
         answer = "yes" if holds else "no"
         focus = f"The {ca} {sa} is {claim['relation']} the {cb} {sb}, so it is {'' if holds else 'not '}{rel} it."
-    elif kind == "colour":
-        shapes = [o["shape"] for o in scene["objects"]]
-        unique = [s for s in shapes if shapes.count(s) == 1]
+    elif kind in ("colour", "shape"):
+        # Ask for one attribute of the object singled out by the other, where the other is unique.
+        known = "shape" if kind == "colour" else "colour"
+        values = [o[known] for o in scene["objects"]]
+        unique = [v for v in values if values.count(v) == 1]
         if not unique:
-            return draw_example(rng, kind)
-        shape = unique[int(rng.integers(len(unique)))]
-        colour = next(o["colour"] for o in scene["objects"] if o["shape"] == shape)
-        question = f"What colour is the {shape}?"
-        answer = colour
-        focus = f"The {shape} is {colour}."
+            return draw_example(rng, kind, geo, simple)
+        key = unique[int(rng.integers(len(unique)))]
+        answer = next(o[kind] for o in scene["objects"] if o[known] == key)
+        if kind == "colour":
+            question, focus = f"What colour is the {key}?", f"The {key} is {answer}."
+        else:
+            question, focus = f"What shape is the {key} object?", f"The {key} object is a {answer}."
+    elif kind == "support":
+        floating = rng.random() < 0.3
+        if floating:
+            broken = _broken(rng, scene, geo, "float")
+            if broken is None:
+                return draw_example(rng, kind, geo, simple)
+            scene, change = broken
+            target = scene["objects"][change["object"]]
+            answer = "air"
+        else:
+            target = scene["objects"][int(rng.integers(len(scene["objects"])))]
+            answer = "ground" if target["support_y"] == scene["ground_y"] else "table"
+        question = f"Where is the {target['colour']} {target['shape']}: on the ground, on a table, or in the air?"
+        focus = {"air": f"The {target['colour']} {target['shape']} hangs in the air with nothing under it.",
+                 "ground": f"The {target['colour']} {target['shape']} stands on the ground.",
+                 "table": f"The {target['colour']} {target['shape']} stands on a table."}[answer]
+    elif kind == "statement":
+        true = rng.random() < 0.5
+        stated = claim
+        if not true:
+            stated, edits = edit_claim(claim, rng, 1, max_count=geo.max_count)
+            if not edits or claim_holds(scene, stated):
+                return draw_example(rng, kind, geo, simple)
+        sentence = claim_text(stated, rng)
+        question = f"Is this statement true of the image? \"{sentence}\""
+        answer = "yes" if true else "no"
+        focus = f"So the statement \"{sentence}\" is {'true' if true else 'false'}."
     elif kind == "symbol":
         symbol = scene["signs"][0]["symbol"]
         question = "What symbol is on the sign?"
@@ -166,14 +210,14 @@ def draw_example(rng: np.random.Generator, kind: str) -> Example:
         question = "What is the sky like?"
         answer = scene["sky"]
         focus = f"It is a {scene['sky']} sky."
-    elif kind in ("blur", "grain"):
+    elif kind in DEFECT_WORDS:
+        word, defect_kind, seen = DEFECT_WORDS[kind]
         defect = rng.random() < 0.5
-        p = sample_tech(rng, kind="blur" if kind == "blur" else "noise", lo=0.3) if defect else None
+        p = sample_tech(rng, kind=defect_kind, lo=max(0.3, geo.tech_min_severity), geo=geo) if defect else None
         image = apply(render(scene), p)
-        word = "blurry" if kind == "blur" else "grainy"
         question = f"Is the picture {word}?"
         answer = "yes" if defect else "no"
-        focus = f"The edges look {'soft and smeared' if kind == 'blur' else 'speckled with grain'}." if defect else "The picture looks clean and sharp."
+        focus = seen if defect else "The picture looks clean and sharp."
     elif kind == "tint":
         tinted = rng.random() < 0.5
         p = {"kind": "tint", "tint": str(rng.choice(list(TINTS))), "severity": 0.6, "alpha": float(rng.uniform(0.3, 0.5))} if tinted else None
@@ -185,14 +229,9 @@ def draw_example(rng: np.random.Generator, kind: str) -> Example:
         floating = rng.random() < 0.5
         target = None
         if floating:
-            broken = None
-            for _ in range(10):
-                broken = break_rationality(rng, scene)
-                if broken and broken[1]["kind"] == "float":
-                    break
-                broken = None
+            broken = _broken(rng, scene, geo, "float")
             if broken is None:
-                return draw_example(rng, kind)
+                return draw_example(rng, kind, geo, simple)
             scene, change = broken
             target = scene["objects"][change["object"]]
         else:
@@ -205,6 +244,15 @@ def draw_example(rng: np.random.Generator, kind: str) -> Example:
     reasoning = f"{desc} {focus}".strip()
     return Example(images=[image], question=question, answer=answer, reasoning=reasoning, choices=("yes", "no") if yes_no else None,
                    kind=kind)
+
+
+def _broken(rng: np.random.Generator, scene: dict, geo: Geometry, kind: str) -> tuple[dict, dict] | None:
+    """The scene with one physically impossible change of `kind`, or None after ten tries."""
+    for _ in range(10):
+        broken = break_rationality(rng, scene, geo)
+        if broken and broken[1]["kind"] == kind:
+            return broken
+    return None
 
 
 def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
@@ -220,10 +268,14 @@ def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
     return prompt, [{"role": "assistant", "content": target}]
 
 
-def examples(n: int, seed: int) -> Iterator[tuple[Example, str]]:
-    """`n` (example, style) pairs: question kinds in turn, styles alternating, deterministic in `seed`."""
-    rng = np.random.default_rng(seed)
-    for i in range(n):
+def examples(n: int, seed: int, *, start: int = 0, stop: int | None = None, curriculum: bool = True,
+             geo: Geometry = LATEST) -> Iterator[tuple[Example, str]]:
+    """Examples start..stop of an `n`-example corpus as (example, style) pairs: question kinds in turn,
+    styles alternating, deterministic in (`seed`, position), so that any slice can be drawn on its own
+    (in parallel workers). With `curriculum`, early positions draw simple scenes (module docstring)."""
+    for i in range(start, n if stop is None else stop):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         kind = QUESTION_KINDS[i % len(QUESTION_KINDS)]
         style = "reason" if (i // len(QUESTION_KINDS)) % 2 == 0 else "direct"
-        yield draw_example(rng, kind), style
+        simple = curriculum and rng.random() >= i / (CURRICULUM_END * n)
+        yield draw_example(rng, kind, geo, simple), style

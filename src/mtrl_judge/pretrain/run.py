@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
 
-import datasets
+from transformers import TrainerCallback
 
 from ..errors import JudgeError
 from ..io import atomic_dir, write_json
@@ -16,25 +17,41 @@ from ..io import atomic_dir, write_json
 logger = logging.getLogger(__name__)
 
 
-def build_dataset(n: int, seed: int) -> datasets.Dataset:
-    """n prompt-completion rows with their image, alternating reasoning and direct styles."""
-    from ..progress import progress_bar
-    from .corpus import examples, to_messages
+class ThroughputCallback(TrainerCallback):
+    """Adds `examples_per_second` (since the previous log) to every training log line."""
 
-    rows = []
-    with progress_bar("drawing the pretraining corpus", total=n) as advance:
-        for example, style in examples(n, seed):
-            prompt, completion = to_messages(example, style)
-            rows.append({"prompt": prompt, "completion": completion, "images": example.images, "kind": example.kind, "style": style})
-            advance(1)
-    return datasets.Dataset.from_list(rows)
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.last: tuple[float, int] | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        now = time.perf_counter()
+        if logs is not None and self.last is not None and state.global_step > self.last[1]:
+            speed = round((state.global_step - self.last[1]) * self.batch_size / (now - self.last[0]), 1)
+            logs["examples_per_second"] = speed  # for the callbacks after this one (metrics.jsonl)
+            if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                state.log_history[-1]["examples_per_second"] = speed  # the trainer stored its own copy first
+        self.last = (now, state.global_step)
+
+
+class TimeLimitCallback(TrainerCallback):
+    """Ends training (then saves as usual) once `minutes` of training have passed: a budget for a lent
+    machine. The step count still sets the learning-rate schedule, so a stop cuts its tail."""
+
+    def __init__(self, minutes: float) -> None:
+        self.deadline = time.perf_counter() + 60 * minutes
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() > self.deadline:
+            logger.warning("time limit reached at step %d: stopping and saving", state.global_step)
+            control.should_training_stop = True
 
 
 def pretrain(
     world: str | Path | None,
     out: str | Path,
     *,
-    preset: str = "small",
+    preset: str = "small-p8",
     max_steps: int = 3000,
     n_examples: int | None = None,
     batch_size: int = 32,
@@ -42,57 +59,94 @@ def pretrain(
     seed: int = 0,
     overwrite: bool = False,
     zero_shot_examples: int = 100,
+    workers: int | None = None,
+    curriculum: bool = True,
+    time_limit: float | None = None,
 ) -> Path:
-    """Build `preset` with a tokenizer that covers the corpus, train it with SFT on the general
-    corpus, save it to `out` (atomically) and, given a world, measure its zero-shot judge macro-F1
-    on the world's validation splits (out/zero_shot.json). A killed run resumes from its last
-    checkpoint when called again with the same arguments."""
+    """Build `preset` with a tokenizer that covers the corpus, train it on the general corpus, save it
+    to `out` (atomically) and, given a world, measure its zero-shot judge macro-F1 on the world's
+    validation splits (out/zero_shot.json).
+
+    The corpus (`n_examples`, by default one per training example up to 200,000) is drawn once into a
+    cache by `workers` processes and replayed in order (the curriculum), epoch after epoch if the steps
+    outnumber it. On a CUDA machine training runs there in bf16 with data-loader workers; otherwise on
+    the CPU in fp32. A killed run resumes from its cache and last checkpoint when called again with the
+    same arguments."""
+    import torch
+    from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import ProgressCallback
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
     from trl.trainer.callbacks import RichProgressCallback
 
-    from ..backbone import build_backbone, load_backbone
+    from ..backbone import PRESETS, build_backbone, load_backbone
     from ..train.callbacks import MetricsJsonlCallback
+    from .cache import CachedCorpus, PixelCollator, build_cache
+    from .corpus import examples, to_messages
 
+    for name, value in (("--steps", max_steps), ("--batch-size", batch_size), ("--examples", n_examples or 1)):
+        if not isinstance(value, int) or value < 1:
+            raise JudgeError(f"{name} must be a positive integer, got {value!r}")
+    if not learning_rate > 0 or learning_rate != learning_rate:
+        raise JudgeError(f"--learning-rate must be a positive number, got {learning_rate!r}")
+    if preset not in PRESETS:
+        raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise JudgeError(f"{out}: folder exists and is not empty; pass --overwrite to replace it")
-    work = out.with_name(f".{out.name}.pretrain")  # checkpoints live beside the output until it is complete
+    work = out.with_name(f".{out.name}.pretrain")  # cache and checkpoints live beside the output until it is complete
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    n = n_examples or min(max_steps * batch_size, 24_000)
-    data = build_dataset(n, seed)
+    n = n_examples or min(max_steps * batch_size, 200_000)
     init = work / "init"
     if not (init / "config.json").is_file():
-        # the tokenizer learns the corpus' words too (byte-level, so nothing is ever unknown)
-        corpus_text = [row["completion"][0]["content"] for row in data.select(range(min(len(data), 4000)))]
-        corpus_text += [row["prompt"][0]["content"][-1]["text"] for row in data.select(range(min(len(data), 2000)))]
+        # The tokenizer learns the corpus' words too (byte-level, so nothing is ever unknown).
+        sample = [to_messages(e, style) for e, style in examples(2000, seed, curriculum=False)]
+        corpus_text = [c[0]["content"] for _, c in sample] + [p[0]["content"][-1]["text"] for p, _ in sample]
         build_backbone(preset, init, seed=seed, overwrite=True, extra_text=iter(corpus_text))
+    cuda = torch.cuda.is_available()
+    build_cache(work / f"cache-{n}-{seed}", init, n, seed, workers=workers, curriculum=curriculum)
+    data = CachedCorpus(work / f"cache-{n}-{seed}")
     model, processor = load_backbone(init)
-    args = SFTConfig(
+    model.train()
+    loader_workers = min(8, max(0, (os.cpu_count() or 1) - 2)) if cuda else 0
+    args = TrainingArguments(
         output_dir=str(work / "checkpoints"), max_steps=max_steps, per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=min(100, max_steps // 10), weight_decay=0.0,
-        use_cpu=True, bf16=False, gradient_checkpointing=False, max_length=None, logging_steps=25, save_steps=250,
-        save_total_limit=1, report_to="none", seed=seed, dataloader_num_workers=0,
+        learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=min(200, max_steps // 10), weight_decay=0.0,
+        use_cpu=not cuda, bf16=cuda, logging_steps=25, save_steps=250, save_total_limit=1, report_to="none", seed=seed,
+        dataloader_num_workers=loader_workers, dataloader_persistent_workers=loader_workers > 0,
+        train_sampling_strategy="sequential",  # the cache is in curriculum order
+        remove_unused_columns=False,
     )
-    trainer = SFTTrainer(model=model, processing_class=processor, args=args, train_dataset=data.remove_columns(["kind", "style"]))
+    trainer = Trainer(model=model, args=args, train_dataset=data,
+                      data_collator=PixelCollator(processor.image_processor, processor.tokenizer.pad_token_id,
+                                                  processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")))
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback)
+    trainer.add_callback(ThroughputCallback(batch_size))
     trainer.add_callback(MetricsJsonlCallback(work))  # loss curve, readable while it runs
+    if time_limit:
+        trainer.add_callback(TimeLimitCallback(time_limit))
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
         logger.info("resuming pretraining from %s", last)
+    logger.info("pretraining %s on %s: %d steps x %d examples, corpus of %d", preset, "cuda (bf16)" if cuda else "cpu",
+                max_steps, batch_size, n)
     trainer.train(resume_from_checkpoint=last)
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    speeds = [h["examples_per_second"] for h in trainer.state.log_history if "examples_per_second" in h]
     with atomic_dir(out, overwrite=True) as tmp:
-        trainer.save_model(str(tmp))
-        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle of the settings: pretrain.json records them as text
+        model = trainer.model.to(torch.float32)  # committed bases are fp32: CPU users load them as they are
+        model.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
         shutil.copy(work / "metrics.jsonl", tmp / "pretrain_metrics.jsonl")
         write_json(tmp / "pretrain.json", {
-            "command": f"mtrl-judge pretrain --world {world} --out {out} --preset {preset} --steps {max_steps} --seed {seed}",
-            "preset": preset, "max_steps": max_steps, "examples": n, "batch_size": batch_size, "learning_rate": learning_rate,
-            "seed": seed, "minutes": round((time.perf_counter() - started) / 60, 1), "loss": losses,
+            "command": (f"mtrl-judge pretrain --out {out} --preset {preset} --steps {max_steps} --batch-size {batch_size} "
+                        f"--examples {n} --learning-rate {learning_rate} --seed {seed}" + ("" if curriculum else " --no-curriculum")
+                        + (f" --workers {workers}" if workers else "") + (f" --time-limit {time_limit:g}" if time_limit else "")),
+            "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": preset, "max_steps": max_steps, "examples": n,
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
+            "minutes": round((time.perf_counter() - started) / 60, 1), "steps_done": trainer.state.global_step,
+            "examples_per_second": round(sorted(speeds)[len(speeds) // 2], 1) if speeds else None, "loss": losses,
         })
     shutil.rmtree(work, ignore_errors=True)
     logger.info("pretrained base saved to %s", out)

@@ -12,7 +12,8 @@ class Budget:
 
     name: str
     world_size: str = "demo"  # JudgeWorld size: tiny | demo | paper
-    preset: str = "small"  # backbone preset of the base
+    world_version: int = 2  # 1 regenerates the reports made before JudgeWorld v2 (with preset "small")
+    preset: str = "small-p8"  # backbone preset of the base
     pretrain_steps: int = 0  # 0: use the committed base (models/base-<preset>) when present
     sft_steps: int = 300  # SFT-Unified
     sft_single_steps: int = 100  # SFT-Single, per task

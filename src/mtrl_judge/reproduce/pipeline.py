@@ -19,6 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from ..devices import dtype_name, resolve_device_and_dtype
 from ..errors import JudgeError
 from ..tasks import HELDOUT_TASKS, PAPER_TASKS
 from .budgets import Budget
@@ -62,27 +65,50 @@ def _model_of(run_dir: Path) -> Path:
     return run_dir / "best" if (run_dir / "best" / "config.json").is_file() else run_dir / "final"
 
 
-def _eval_stage(model: Path | None, model_fn, data: Path, out: Path, tasks: list[str], style: str, budget: Budget):
+def _eval_stage(model: Path | None, model_fn, data: Path, out: Path, tasks: list[str], style: str, budget: Budget,
+                device: torch.device, dtype: torch.dtype):
     def run():
         from ..evaluate.runner import EvalSettings, run_eval
         from ..judge import Judge
 
-        judge = Judge.from_pretrained(model or model_fn(), style=style, max_new_tokens=budget.eval_max_new_tokens,
-                                      batch_size=budget.eval_batch_size)
+        judge = Judge.from_pretrained(model or model_fn(), device=device, dtype=dtype, style=style,
+                                      max_new_tokens=budget.eval_max_new_tokens, batch_size=budget.eval_batch_size)
         run_eval(judge, data, out, EvalSettings(tasks=tasks, max_examples=budget.eval_max_examples))
 
     return run
 
 
-def plan(out: Path, budget: Budget, seed: int = 0) -> tuple[Plan, dict]:
-    """The stages of a reproduction, and where each method's results land."""
+def training_overrides(device: torch.device, dtype: torch.dtype) -> list[str]:
+    """TRL settings that put the training stages on `device` (resolved) in `dtype`.
+
+    TRL trains on the current GPU of a single process, so a GPU other than the current one is
+    refused here rather than silently ignored."""
+    if device.type == "cpu":
+        # as train/config.py does for CPU machines: no gradient checkpointing, it only costs time there
+        return ["--use_cpu", "true", "--bf16", str(dtype == torch.bfloat16).lower(), "--fp16", "false",
+                "--gradient_checkpointing", "false"]
+    current = torch.cuda.current_device()
+    if device.index is not None and device.index != current:
+        raise JudgeError(f"device {str(device)!r}: reproduce trains with TRL on the current GPU (cuda:{current}); "
+                         f"choose GPU {device.index} with CUDA_VISIBLE_DEVICES={device.index} and device 'cuda'")
+    return ["--use_cpu", "false", "--bf16", str(dtype == torch.bfloat16).lower(), "--fp16", str(dtype == torch.float16).lower()]
+
+
+def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device = "auto",
+         dtype: str | torch.dtype = "auto") -> tuple[Plan, dict]:
+    """The stages of a reproduction, and where each method's results land.
+
+    `device` and `dtype` (mtrl_judge.devices) apply to the training and evaluation stages; the
+    base stage, when the budget pretrains one, runs `mtrl-judge pretrain`, which chooses its device itself."""
+    torch_device, torch_dtype = resolve_device_and_dtype(device, dtype)
+    placement = training_overrides(torch_device, torch_dtype)
     world, base = out / "world", out / "base"
     p = Plan()
 
     def world_run():
         from ..data.world import generate_world
 
-        generate_world(world, size=budget.world_size, seed=seed, overwrite=True, progress=True)
+        generate_world(world, size=budget.world_size, seed=seed, overwrite=True, progress=True, version=budget.world_version)
 
     p.add("world", 30, world_run, lambda: (world / "world.json").is_file())
 
@@ -120,7 +146,7 @@ def plan(out: Path, budget: Budget, seed: int = 0) -> tuple[Plan, dict]:
     for run_name, (method, tasks, _) in runs.items():
         run_dir = out / "runs" / run_name
         is_grpo = method in ("rl-single", "mt-rl-judge")
-        overrides = [*common, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else [])]
+        overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else [])]
         cost = steps[method] * (0.75 if is_grpo else 0.5)  # seconds per step of the small base on 2 cores (demo run)
         p.add(f"train {run_name}", cost, _train_stage(RECIPES / f"{method}.yaml", run_dir, overrides),
               lambda d=run_dir: (d / "final" / "config.json").is_file())
@@ -135,7 +161,8 @@ def plan(out: Path, budget: Budget, seed: int = 0) -> tuple[Plan, dict]:
         eval_dir = out / "eval" / run_name
         model = base if run_name == "off-the-shelf" else None
         model_fn = (lambda d=out / "runs" / run_name: _model_of(d))
-        p.add(f"eval {run_name}", len(tasks) * n_eval / 30, _eval_stage(model, model_fn, world, eval_dir, tasks, style, budget),
+        stage = _eval_stage(model, model_fn, world, eval_dir, tasks, style, budget, torch_device, torch_dtype)
+        p.add(f"eval {run_name}", len(tasks) * n_eval / 30, stage,
               lambda d=eval_dir: (d / "results.json").is_file())
     return p, evals
 
@@ -152,13 +179,18 @@ def collect(out: Path, evals: dict) -> dict:
     return results
 
 
-def reproduce(out: str | Path, budget: Budget, *, seed: int = 0) -> Path:
-    """Run (or finish) every stage, then write the report. Returns report.md's path."""
+def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | torch.device = "auto",
+              dtype: str | torch.dtype = "auto") -> Path:
+    """Run (or finish) every stage, then write the report. Returns report.md's path.
+
+    device, dtype: where training and evaluation run ("auto": a CUDA GPU in bfloat16 when there is
+    one, else the CPU in float32; see mtrl_judge.devices)."""
     from .report import write_report
 
+    torch_device, torch_dtype = resolve_device_and_dtype(device, dtype)  # a missing GPU fails before any stage runs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stages, evals = plan(out, budget, seed)
+    stages, evals = plan(out, budget, seed, device=torch_device, dtype=torch_dtype)
     total = sum(s.weight for s in stages.stages)
     done_weight = spent = 0.0
     started = time.perf_counter()
@@ -180,7 +212,8 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0) -> Path:
               f"Backbone: the `{budget.preset}` Qwen3-VL preset, pretrained here as the off-the-shelf base; "
               f"world size `{budget.world_size}`, seed {seed}. Steps: SFT-Single {budget.sft_single_steps}/task, "
               f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}. "
-              f"Test examples per task: {budget.eval_max_examples or 'all'}. Wall time: {(time.perf_counter() - started) / 60:.1f} min "
+              f"Test examples per task: {budget.eval_max_examples or 'all'}. "
+              f"Device: {torch_device}, {dtype_name(torch_dtype)}. Wall time: {(time.perf_counter() - started) / 60:.1f} min "
               "(this run only; skipped stages not counted).")
     with open(out / "results.json", "w") as f:
         json.dump(results, f, indent=1)

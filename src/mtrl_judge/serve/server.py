@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..devices import resolve_device_and_dtype
 from ..errors import JudgeError
 from .app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ITEMS_PER_BATCH, create_app
 
@@ -53,8 +54,8 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_items_per_batch: int = DEFAULT_MAX_ITEMS_PER_BATCH,
     tasks_file: str | Path | None = None,
-    dtype: str = "float32",
-    device: str = "cpu",
+    device: str = "auto",
+    dtype: str = "auto",
     graceful_timeout_s: int = 60,
     log_level: str = "info",
 ) -> None:
@@ -63,7 +64,8 @@ def serve(
     Binds to 127.0.0.1 unless told otherwise; serving on another address without an API key is
     allowed (behind a gateway that authenticates) but logged as a warning. On SIGTERM uvicorn stops
     accepting connections, lets requests in flight finish (up to `graceful_timeout_s`), then the
-    app's lifespan drains the batcher.
+    app's lifespan drains the batcher. `device` and `dtype` follow mtrl_judge.devices ("auto": a
+    CUDA GPU in bfloat16 when there is one, else the CPU in float32).
     """
     import uvicorn
 
@@ -71,6 +73,7 @@ def serve(
     from ..tasks import register_tasks_from_yaml
 
     api_key = read_api_key(api_key_env)  # fail before the (slow) model load
+    resolve_device_and_dtype(device, dtype)  # likewise: a GPU that is not there fails now
     if not Path(model_dir).is_dir():
         raise JudgeError(f"{model_dir}: model folder not found")
     if not 0 <= port <= 65535:
@@ -87,7 +90,7 @@ def serve(
     log_config = None if logging.getLogger().handlers else uvicorn.config.LOGGING_CONFIG
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=log_config,
                             timeout_graceful_shutdown=graceful_timeout_s, server_header=False)
-    logger.info("serving %s on http://%s:%d (docs at /docs)", judge.name, host, port)
+    logger.info("serving %s on http://%s:%d (docs at /docs), model on %s", judge.name, host, port, judge.device)
     uvicorn.Server(config).run()
 
 

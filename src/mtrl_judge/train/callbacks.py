@@ -1,4 +1,5 @@
-"""Trainer callbacks: validation macro-F1 per task with best-checkpoint selection, and metrics.jsonl."""
+"""Trainer callbacks: validation macro-F1 per task with best-checkpoint selection, metrics.jsonl, and the
+collapse alarm (alarms.jsonl)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,22 @@ BEST_DIR = "best"
 FINAL_DIR = "final"
 SCORE_FILE = "score.json"
 METRICS_FILE = "metrics.jsonl"
+ALARMS_FILE = "alarms.jsonl"
+INVALID = "invalid"  # the answer name of unparseable verdicts in answer shares
+
+
+def answer_shares(pred: list[str | None], choices, prefix: str) -> dict[str, float]:
+    """Share of each answer among `pred` as `PREFIX/answer_share/<choice>`, unparseable verdicts as one answer
+    (`invalid`): a judge that gives one answer to everything shows a share near 1."""
+    names = [p if p in choices else INVALID for p in pred]
+    return {f"{prefix}/answer_share/{c}": names.count(c) / max(len(names), 1) for c in [*choices, INVALID]}
+
+
+def _drop_lines_after(path: Path, step: int) -> None:
+    """Keep the JSON lines of `path` whose step is at most `step` (a resumed run redoes the later ones)."""
+    if path.is_file():
+        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+        path.write_text("".join(line + "\n" for line in keep))
 
 
 class ValidationCallback(TrainerCallback):
@@ -63,7 +80,9 @@ class ValidationCallback(TrainerCallback):
         try:
             for task, (requests, gold) in self.sets.items():
                 verdicts = judge.judge_many(requests)
-                metrics.update(classification_metrics(gold, [v.choice for v in verdicts], get_task(task).choices, prefix=f"val/{task}"))
+                pred = [v.choice for v in verdicts]
+                metrics.update(classification_metrics(gold, pred, get_task(task).choices, prefix=f"val/{task}"))
+                metrics.update(answer_shares(pred, get_task(task).choices, prefix=f"val/{task}"))
         finally:
             model.train(was_training)
         metrics["val/mean_macro_f1"] = sum(metrics[f"val/{t}/macro_f1"] for t in self.sets) / len(self.sets)
@@ -117,9 +136,8 @@ class MetricsJsonlCallback(TrainerCallback):
         self.path = Path(output_dir) / METRICS_FILE
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and self.path.is_file():
-            keep = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
-            self.path.write_text("".join(line + "\n" for line in keep))
+        if state.is_world_process_zero:
+            _drop_lines_after(self.path, state.global_step)
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -129,4 +147,78 @@ class MetricsJsonlCallback(TrainerCallback):
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float, str)) or v is None}}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+        return control
+
+
+class CollapseAlarmCallback(TrainerCallback):
+    """Warns when training collapses, in three places: a logger warning, a flag in the step's log (so in
+    metrics.jsonl and TensorBoard), and one JSON line per event in OUTPUT/alarms.jsonl for reports.
+
+    - `answer_collapse`: at a validation, one answer (unparseable counted as one) takes at least
+      `alarm_answer_share` of a task's verdicts (the `val/<task>/answer_share/<answer>` metrics). Raised at
+      every validation where it holds, one event per task; flag `alarm/answer_collapse` = number of tasks.
+    - `zero_std`: TRL's `frac_reward_zero_std` (share of GRPO groups whose completions all got the same
+      reward, hence no gradient) stayed at or above `alarm_zero_std_frac` for `alarm_zero_std_steps`
+      consecutive logged steps. Raised once per such run of steps; flag `alarm/zero_std` = 1.
+
+    Must run after ValidationCallback (which adds the validation metrics to the log) and before the
+    reporters. On resume, events after the checkpoint are dropped (they are redone) and the count of
+    consecutive flat steps starts again from zero."""
+
+    def __init__(self, args: JudgeArguments, output_dir: str | Path) -> None:
+        self.answer_share = args.alarm_answer_share
+        self.zero_std_frac = args.alarm_zero_std_frac
+        self.zero_std_steps = args.alarm_zero_std_steps
+        self.path = Path(output_dir) / ALARMS_FILE
+        self.streak: list[tuple[int, float]] = []  # (step, frac_reward_zero_std) of the current run of flat logs
+        self.events: list[dict] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            _drop_lines_after(self.path, state.global_step)
+        return control
+
+    def check(self, step: int, logs: dict) -> list[dict]:
+        """The alarm events `logs` (one logged step) raises; updates the flat-step count."""
+        events = []
+        for key, share in sorted(logs.items()):
+            parts = key.split("/")
+            if len(parts) == 4 and parts[0] == "val" and parts[2] == "answer_share" and isinstance(share, (int, float)):
+                if share >= self.answer_share:
+                    events.append({
+                        "step": step, "alarm": "answer_collapse", "task": parts[1], "answer": parts[3], "share": share,
+                        "threshold": self.answer_share,
+                        "message": f"validation: {share:.0%} of {parts[1]}'s verdicts are {parts[3]!r}",
+                    })  # fmt: skip
+        frac = logs.get("frac_reward_zero_std")
+        if isinstance(frac, (int, float)) and not math.isnan(frac):
+            self.streak = [*self.streak, (step, frac)] if frac >= self.zero_std_frac else []
+            if len(self.streak) == self.zero_std_steps:
+                mean = sum(f for _, f in self.streak) / len(self.streak)
+                events.append({
+                    "step": step, "alarm": "zero_std", "first_step": self.streak[0][0], "logged_steps": len(self.streak),
+                    "mean_frac_reward_zero_std": mean, "threshold": self.zero_std_frac,
+                    "message": f"{len(self.streak)} logged steps in a row with at least {self.zero_std_frac:.0%} of GRPO "
+                               f"groups flat (mean {mean:.0%}): almost no gradient",
+                })  # fmt: skip
+        return events
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs:
+            return control
+        events = self.check(state.global_step, logs)
+        if not events:
+            return control
+        collapsed = [e for e in events if e["alarm"] == "answer_collapse"]
+        if collapsed:
+            logs["alarm/answer_collapse"] = float(len(collapsed))
+        if any(e["alarm"] == "zero_std" for e in events):
+            logs["alarm/zero_std"] = 1.0
+        self.events.extend(events)
+        if state.is_world_process_zero:
+            for event in events:
+                logger.warning("collapse alarm at step %d: %s", event["step"], event["message"])
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:  # whole lines appended: readable while training runs
+                f.write("".join(json.dumps(event) + "\n" for event in events))
         return control

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,11 @@ class JudgeArguments:
         metadata={"help": "balanced: every task sampled as often as the largest; proportional: natural sizes; weighted: task_weights"},
     )
     task_weights: list[float] | None = field(default=None, metadata={"help": "sampling weight per task (same order as tasks); mixture=weighted"})
+    balance_labels: bool = field(
+        default=False,
+        metadata={"help": "draw each task's training rows evenly across its labels (yes/no, 1/2), keeping the task's row "
+                          "count from `mixture`: the same as inverse-frequency weights on the labels"},
+    )
     max_examples_per_task: int | None = field(default=None, metadata={"help": "use at most this many training rows per task"})
     style: str | None = field(default=None, metadata={"help": "prompt style: direct or reason (default: sft -> direct, grpo -> reason)"})
     format_weight: float = field(
@@ -56,6 +62,40 @@ class JudgeArguments:
         default=True,
         metadata={"help": "GRPO: encode each prompt (with its images) once per group instead of once per generation, in "
                           "generation and in the training forward (same results as TRL, about twice as fast; docs/speed.md)"},
+    )
+    dynamic_sampling: bool = field(
+        default=False,
+        metadata={"help": "GRPO: DAPO dynamic sampling. Groups whose completions all get the same total reward (no "
+                          "gradient) are dropped and fresh prompts are generated until the batch is full of mixed groups "
+                          "or dynamic_sampling_max_tries generation rounds ran (EasyR1 online_filtering, verl filter_groups)"},
+    )
+    dynamic_sampling_max_tries: int = field(
+        default=10,
+        metadata={"help": "dynamic sampling: at most this many generation rounds per batch (each costs one full rollout); "
+                          "when they run out, flat groups fill the rest of the batch"},
+    )
+    prompts_per_step: int | None = field(
+        default=None,
+        metadata={"help": "GRPO: distinct prompts per optimizer step; sets per_device_train_batch_size (which TRL counts in "
+                          "completions) to prompts_per_step x num_generations / (gradient_accumulation_steps x processes). "
+                          "Unset: per_device_train_batch_size as given"},
+    )
+    collapse_alarm: bool = field(
+        default=True,
+        metadata={"help": "warn (log, metrics.jsonl, OUTPUT/alarms.jsonl) when a task's validation verdicts collapse to one "
+                          "answer or GRPO groups stay flat (see alarm_* fields)"},
+    )
+    alarm_answer_share: float = field(
+        default=0.95, metadata={"help": "collapse alarm: one answer (unparseable counted as one) takes at least this share "
+                                        "of a task's validation verdicts"},
+    )
+    alarm_zero_std_frac: float = field(
+        default=0.8, metadata={"help": "collapse alarm: a logged share of flat GRPO groups (TRL's frac_reward_zero_std) at or "
+                                       "above this counts toward alarm_zero_std_steps"},
+    )
+    alarm_zero_std_steps: int = field(
+        default=50, metadata={"help": "collapse alarm: warn when frac_reward_zero_std stays at or above alarm_zero_std_frac "
+                                      "for this many consecutive logged steps"},
     )
     use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters (PEFT) instead of all weights"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
@@ -107,6 +147,20 @@ class JudgeArguments:
                 raise JudgeError(f"field 'rewards': unknown reward {name!r}; known: {', '.join(sorted(REWARDS))}")
         if self.image_max_pixels is not None and self.image_max_pixels < 32 * 32:
             raise JudgeError("field 'image_max_pixels' must be at least 1024 (one 32x32 patch group)")
+        if self.method != "grpo":
+            for name in ("dynamic_sampling", "prompts_per_step"):
+                if getattr(self, name):
+                    raise JudgeError(f"field {name!r} applies to GRPO only (method is {self.method!r})")
+        if self.dynamic_sampling_max_tries < 1:
+            raise JudgeError("field 'dynamic_sampling_max_tries' must be at least 1 (1: generate once, never refill)")
+        if self.prompts_per_step is not None and self.prompts_per_step < 1:
+            raise JudgeError("field 'prompts_per_step' must be at least 1")
+        if not 0.0 < self.alarm_answer_share <= 1.0:
+            raise JudgeError(f"field 'alarm_answer_share' must be in (0, 1], got {self.alarm_answer_share}")
+        if not 0.0 <= self.alarm_zero_std_frac <= 1.0:
+            raise JudgeError(f"field 'alarm_zero_std_frac' must be in [0, 1], got {self.alarm_zero_std_frac}")
+        if self.alarm_zero_std_steps < 1:
+            raise JudgeError("field 'alarm_zero_std_steps' must be at least 1")
         for name in ("val_every", "val_max_examples", "val_batch_size", "val_max_new_tokens"):
             if getattr(self, name) < (0 if name == "val_every" else 1):
                 raise JudgeError(f"field {name!r} must be {'non-negative' if name == 'val_every' else 'positive'}")
@@ -211,6 +265,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
         if not torch.cuda.is_available():
             values["use_cpu"] = True
     values["method"] = method
+    _apply_prompts_per_step(path, values, overrides)
     # Relative paths in a recipe are relative to where the command runs (like every CLI path).
     parser = _Parser((JudgeArguments, trl_class))
     parser.set_defaults(**values)
@@ -226,6 +281,13 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
     for name in ("model", "data"):
         if not getattr(judge, name):
             raise JudgeError(f"{path}: field {name!r} is required")
+    if judge.prompts_per_step is not None:
+        completions = trl_args.per_device_train_batch_size * trl_args.world_size * trl_args.gradient_accumulation_steps
+        if completions != judge.prompts_per_step * trl_args.num_generations:
+            raise JudgeError(
+                f"{path}: field 'prompts_per_step' ({judge.prompts_per_step}) x num_generations ({trl_args.num_generations}) "
+                f"does not match the {completions} completions per step of {trl_args.world_size} process(es)"
+            )
     if method == "grpo":
         n_rewards = len(judge.rewards)
         if trl_args.reward_weights is not None and len(trl_args.reward_weights) != n_rewards:
@@ -238,6 +300,35 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
             key = arg[2:].split("=", 1)[0]
             merged[key] = getattr(judge, key, getattr(trl_args, key, None))
     return Recipe(judge=judge, trl=trl_args, path=path, values=merged)
+
+
+def _apply_prompts_per_step(path: Path, values: dict, overrides: list[str]) -> None:
+    """Derive per_device_train_batch_size from prompts_per_step (YAML or command line), before TRL checks it.
+
+    TRL counts its batch in completions per device; a GRPO step is easier to reason about in prompts.
+    The number of processes is the launcher's WORLD_SIZE (accelerate launch / torchrun set it)."""
+    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    peek.add_argument("--prompts_per_step", type=int, default=values.get("prompts_per_step"))
+    peek.add_argument("--num_generations", type=int, default=values.get("num_generations", 8))
+    peek.add_argument("--gradient_accumulation_steps", type=int, default=values.get("gradient_accumulation_steps", 1))
+    peek.add_argument("--per_device_train_batch_size", type=int, default=None)
+    try:
+        known = peek.parse_known_args(overrides)[0]
+    except argparse.ArgumentError:  # a malformed value: the full parser reports it with the field's name
+        return
+    if known.prompts_per_step is None or known.prompts_per_step < 1:
+        return  # unset, or invalid: JudgeArguments reports the latter
+    if known.per_device_train_batch_size is not None:
+        raise JudgeError("command line: give prompts_per_step or per_device_train_batch_size, not both")
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    completions = known.prompts_per_step * known.num_generations
+    per_step = known.gradient_accumulation_steps * processes
+    if completions % per_step:
+        raise JudgeError(
+            f"{path}: field 'prompts_per_step': {known.prompts_per_step} prompts x {known.num_generations} generations = "
+            f"{completions} completions, not divisible by gradient_accumulation_steps x processes = {per_step}"
+        )
+    values["per_device_train_batch_size"] = completions // per_step
 
 
 def check_inputs(recipe: Recipe) -> None:

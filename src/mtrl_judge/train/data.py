@@ -41,8 +41,25 @@ def _draw(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(passes)
 
 
+def _draw_label_balanced(labels: list, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n indices into `labels`, split as evenly as possible across the distinct labels (the remainder to
+    labels picked at random), each label's rows drawn as in `_draw`. Drawing labels evenly is what
+    inverse-frequency weights do in expectation, without their variance."""
+    by_label: dict = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    groups = [np.asarray(rows) for _, rows in sorted(by_label.items(), key=lambda kv: str(kv[0]))]
+    per_label = np.full(len(groups), n // len(groups))
+    per_label[rng.permutation(len(groups))[: n % len(groups)]] += 1
+    drawn = np.concatenate([rows[_draw(len(rows), int(k), rng)] for rows, k in zip(groups, per_label)])
+    return drawn[rng.permutation(len(drawn))]
+
+
 def build_mixture(args: JudgeArguments, split: str = "train", seed: int = 0) -> datasets.Dataset:
-    """The training rows of `args.tasks` mixed per `args.mixture`, shuffled, in the unified schema."""
+    """The training rows of `args.tasks` mixed per `args.mixture`, shuffled, in the unified schema.
+
+    With `args.balance_labels`, each task's rows are drawn evenly across its labels; the number of rows
+    per task is still the one `args.mixture` gives."""
     rng = np.random.default_rng(seed)
     parts = {}
     for task in args.tasks:
@@ -51,10 +68,21 @@ def build_mixture(args: JudgeArguments, split: str = "train", seed: int = 0) -> 
             ds = ds.select(rng.permutation(len(ds))[: args.max_examples_per_task])
         parts[task] = ds
     counts = mixture_counts({t: len(ds) for t, ds in parts.items()}, args.mixture, args.task_weights)
-    drawn = [parts[t].select(_draw(len(parts[t]), counts[t], rng)) for t in args.tasks if counts[t]]
+    drawn = []
+    for t in args.tasks:
+        if not counts[t]:
+            continue
+        if args.balance_labels:
+            labels = list(parts[t]["label"])
+            if len(set(labels)) < 2:
+                logger.warning("balance_labels: task %s has one label only (%s) in its %s split", t, labels[0], split)
+            drawn.append(parts[t].select(_draw_label_balanced(labels, counts[t], rng)))
+        else:
+            drawn.append(parts[t].select(_draw(len(parts[t]), counts[t], rng)))
     mixed = datasets.concatenate_datasets(drawn)
     mixed = mixed.select(rng.permutation(len(mixed)))
-    logger.info("training mixture (%s): %s = %d rows", args.mixture, ", ".join(f"{t} {counts[t]}" for t in args.tasks), len(mixed))
+    logger.info("training mixture (%s%s): %s = %d rows", args.mixture, ", labels balanced" if args.balance_labels else "",
+                ", ".join(f"{t} {counts[t]}" for t in args.tasks), len(mixed))
     return mixed
 
 

@@ -2,8 +2,8 @@
 
 What we add on top of TRL: the multi-task mixture, the rewards (routed by task), per-task
 training accuracy, validation macro-F1 with best-checkpoint selection, metrics.jsonl, a rich
-progress bar, and resume after a kill. Everything else (the GRPO loss, generation, optimisation,
-accelerate / DeepSpeed / FSDP, vLLM rollouts) is TRL's.
+progress bar, resume after a kill, DAPO dynamic sampling, and a collapse alarm. Everything else
+(the GRPO loss, generation, optimisation, accelerate / DeepSpeed / FSDP, vLLM rollouts) is TRL's.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from ..backbone.load import load_backbone
 from ..errors import JudgeError
 from ..io import atomic_dir, atomic_file
 from ..rewards import get_reward, paper_reward_weights, task_accuracy_reward
-from .callbacks import FINAL_DIR, MetricsJsonlCallback, ValidationCallback
+from .callbacks import FINAL_DIR, CollapseAlarmCallback, MetricsJsonlCallback, ValidationCallback
 from .config import Recipe, check_inputs
 from .data import build_mixture, to_grpo, to_sft
+from .dynamic_sampling import DynamicSamplingGRPOTrainer, DynamicSamplingSharedGRPOTrainer
 from .fast_grpo import GroupSharedGRPOTrainer
 
 logger = logging.getLogger(__name__)
@@ -70,15 +71,23 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
     if judge.method == "grpo":
         funcs, weights = _reward_setup(recipe)
         args.reward_weights = weights
-        trainer_class = GroupSharedGRPOTrainer if judge.share_prompt else GRPOTrainer
+        extra = {}
+        if judge.dynamic_sampling:
+            trainer_class = DynamicSamplingSharedGRPOTrainer if judge.share_prompt else DynamicSamplingGRPOTrainer
+            extra = {"dynamic_sampling": True, "dynamic_sampling_max_tries": judge.dynamic_sampling_max_tries}
+        else:
+            trainer_class = GroupSharedGRPOTrainer if judge.share_prompt else GRPOTrainer
         trainer = trainer_class(model=model, processing_class=processor, reward_funcs=funcs, args=args,
-                              train_dataset=to_grpo(train, judge.style), callbacks=callbacks, peft_config=_peft_config(recipe))
+                                train_dataset=to_grpo(train, judge.style), callbacks=callbacks, peft_config=_peft_config(recipe),
+                                **extra)
     else:
         args.max_length = None  # never cut image tokens (cpu-recipe.md)
         trainer = SFTTrainer(model=model, processing_class=processor, args=args, train_dataset=to_sft(train, judge.style),
                              callbacks=callbacks, peft_config=_peft_config(recipe))
     validation.trainer = trainer
     trainer.callback_handler.callbacks.insert(0, validation)  # first, so its metrics reach every reporter
+    if judge.collapse_alarm:  # right after validation: it reads validation's metrics and adds its own flags
+        trainer.callback_handler.callbacks.insert(1, CollapseAlarmCallback(judge, args.output_dir))
     if not args.disable_tqdm:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(RichProgressCallback)

@@ -6,6 +6,8 @@
 """
 
 from .generate import SCHEMA_VERSION, draw_example, generate_world, load_world
+from .geometry import GEOMETRIES, LATEST, geometry
 from .sizes import WORLD_SIZES, WORLD_TASKS, split_counts
 
-__all__ = ["generate_world", "load_world", "WORLD_SIZES", "WORLD_TASKS", "SCHEMA_VERSION", "split_counts", "draw_example"]
+__all__ = ["generate_world", "load_world", "WORLD_SIZES", "WORLD_TASKS", "SCHEMA_VERSION", "split_counts", "draw_example",
+           "GEOMETRIES", "LATEST", "geometry"]

@@ -13,6 +13,7 @@ import numpy as np
 from .claims import claim_errors, claim_holds, claim_text, edit_claim
 from .common import Drawn, scene_in_split
 from .degrade import apply, sample_tech
+from .geometry import LATEST, Geometry
 from .layout import LayoutError, build_scene
 from .scene import render
 
@@ -20,14 +21,14 @@ SEETRUE_RULE = "yes iff every group (count, colour, shape) and the relation the 
 IMAGEREWARD_RULE = "yes iff the scene satisfies the prompt's claim and the image has no technical defect"
 
 
-def seetrue(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
+def seetrue(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:
     """score = -(number of caption attributes edited): 0 for true captions, -1 or -2 otherwise."""
     while True:
-        claim, scene = scene_in_split(rng, split)
+        claim, scene = scene_in_split(rng, split, geo=geo)
         shown, edits = claim, []
         if not positive:
             n = 1 if rng.random() < 0.8 else 2
-            shown, edits = edit_claim(claim, rng, n)
+            shown, edits = edit_claim(claim, rng, n, max_count=geo.max_count)
             if len(edits) != n or claim_holds(scene, shown):
                 continue  # an edit that happens to be true of the scene is not a negative
         break
@@ -37,25 +38,25 @@ def seetrue(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
     return Drawn([render(scene)], text, "yes" if positive else "no", float(-len(edits)), meta)
 
 
-def imagereward(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
+def imagereward(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:
     """score = max(0, 1 - 0.3 * prompt parts wrong - 0.5 * defect severity): 1.0 for good renderings."""
     while True:
-        claim, scene = scene_in_split(rng, split)
+        claim, scene = scene_in_split(rng, split, geo=geo)
         edits, defect = [], None
         if not positive:
             mode = str(rng.choice(["miss", "defect", "both"], p=[0.5, 0.2, 0.3]))
             if mode in ("miss", "both"):
-                drawn_claim, edits = edit_claim(claim, rng, 1 if rng.random() < 0.75 else 2, allow_drop=True)
+                drawn_claim, edits = edit_claim(claim, rng, 1 if rng.random() < 0.75 else 2, allow_drop=True, max_count=geo.max_count)
                 distractors = [(o["colour"], o["shape"]) for o in scene["objects"] if o["group"] == "distractor"]
                 background = {k: v for k, v in scene.items() if k not in ("objects", "signs", "table", "shadows")}
                 try:
-                    scene = build_scene(rng, drawn_claim, background=background, distractors=distractors)
+                    scene = build_scene(rng, drawn_claim, background=background, distractors=distractors, geo=geo)
                 except LayoutError:
                     continue
                 if claim_holds(scene, claim):
                     continue
             if mode in ("defect", "both"):
-                defect = sample_tech(rng, lo=0.25)
+                defect = sample_tech(rng, lo=max(0.25, geo.tech_min_severity), geo=geo)
         break
     severity = defect["severity"] if defect else 0.0
     score = round(max(0.0, 1.0 - 0.3 * len(edits) - 0.5 * severity), 3)

@@ -20,15 +20,18 @@ MAX_COUNT = 4
 EDIT_KINDS = ("colour", "shape", "count", "relation")
 
 
-def random_claim(rng: np.random.Generator, *, p_relation: float = 0.7, max_count: int = MAX_COUNT) -> dict:
-    """One or two groups of distinct (colour, shape); two groups always come with a relation."""
+def random_claim(rng: np.random.Generator, *, p_relation: float = 0.7, max_count: int = MAX_COUNT,
+                 max_total: int | None = None) -> dict:
+    """One or two groups of distinct (colour, shape); two groups always come with a relation.
+    With `max_total`, the groups name at most that many objects together."""
     two = rng.random() < p_relation
     groups = []
     while len(groups) < (2 if two else 1):
         colour, shape = str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))
         if any(g[1] == colour and g[2] == shape for g in groups):
             continue
-        groups.append([int(rng.integers(1, max_count + 1)), colour, shape])
+        room = max_count if max_total is None else min(max_count, max_total - sum(g[0] for g in groups) - (1 if two and not groups else 0))
+        groups.append([int(rng.integers(1, room + 1)), colour, shape])
     relation = str(rng.choice(RELATIONS)) if two else None
     if relation in ("above", "below"):  # a table holds at most three objects on top or beneath
         for g in groups:
@@ -100,7 +103,8 @@ def claim_holds(scene: dict, claim: dict) -> bool:
     return not claim_errors(scene, claim)
 
 
-def edit_claim(claim: dict, rng: np.random.Generator, n_edits: int = 1, *, allow_drop: bool = False) -> tuple[dict, list[dict]]:
+def edit_claim(claim: dict, rng: np.random.Generator, n_edits: int = 1, *, allow_drop: bool = False,
+               max_count: int = MAX_COUNT) -> tuple[dict, list[dict]]:
     """`claim` with `n_edits` minimal changes (one colour, shape, count or relation each).
 
     With allow_drop, an edit may also drop group 1 (an object the prompt asks for is missing).
@@ -140,7 +144,7 @@ def edit_claim(claim: dict, rng: np.random.Generator, n_edits: int = 1, *, allow
             edits.append({"kind": "shape", "group": g, "from": groups[g][2], "to": new})
             groups[g][2] = new
         else:
-            hi = 3 if relation in ("above", "below") else MAX_COUNT
+            hi = min(3, max_count) if relation in ("above", "below") else max_count
             new = int(rng.choice([c for c in range(1, hi + 1) if c != groups[g][0]]))
             edits.append({"kind": "count", "group": g, "from": groups[g][0], "to": new})
             groups[g][0] = new

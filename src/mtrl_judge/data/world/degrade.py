@@ -12,6 +12,8 @@ import io
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from .geometry import LATEST, Geometry
+
 TECH_KINDS: tuple[str, ...] = ("blur", "noise", "jpeg", "contrast")
 NAT_IMAGE_KINDS: tuple[str, ...] = ("tint", "invert", "channel_swap", "hue_shift")
 NAT_SCENE_KINDS: tuple[str, ...] = ("palette", "shadows")  # applied to the scene graph before rendering
@@ -25,10 +27,10 @@ def _s(rng: np.random.Generator, lo: float = 0.15) -> float:
     return round(float(rng.uniform(lo, 1.0)), 3)
 
 
-def sample_tech(rng: np.random.Generator, kind: str | None = None, lo: float = 0.08) -> dict:
-    """A technical defect of random kind and strength."""
+def sample_tech(rng: np.random.Generator, kind: str | None = None, lo: float | None = None, geo: Geometry = LATEST) -> dict:
+    """A technical defect of random kind and strength (severity at least `lo`, by default the geometry's minimum)."""
     kind = kind or str(rng.choice(TECH_KINDS))
-    p = {"kind": kind, "severity": _s(rng, lo)}
+    p = {"kind": kind, "severity": _s(rng, geo.tech_min_severity if lo is None else lo)}
     if kind == "blur":
         p["radius"] = round(0.5 + 2.3 * p["severity"], 3)
     elif kind == "noise":
@@ -37,14 +39,14 @@ def sample_tech(rng: np.random.Generator, kind: str | None = None, lo: float = 0
     elif kind == "jpeg":
         p["quality"] = int(round(50 - 45 * p["severity"]))
     elif kind == "contrast":
-        p["factor"] = round(1 - 0.55 * p["severity"], 3)
+        p["factor"] = round(1 - geo.contrast_strength * p["severity"], 3)
     return p
 
 
-def sample_nat(rng: np.random.Generator, lo: float = 0.2) -> dict:
-    """An unnatural colour or lighting change of random kind and strength."""
+def sample_nat(rng: np.random.Generator, lo: float | None = None, geo: Geometry = LATEST) -> dict:
+    """An unnatural colour or lighting change of random kind and strength (at least the geometry's minimum)."""
     kind = str(rng.choice(NAT_IMAGE_KINDS + NAT_SCENE_KINDS))
-    p = {"kind": kind, "severity": _s(rng, lo)}
+    p = {"kind": kind, "severity": _s(rng, geo.nat_min_severity if lo is None else lo)}
     if kind == "tint":
         p["tint"] = str(rng.choice(list(TINTS)))
         p["alpha"] = round(0.1 + 0.3 * p["severity"], 3)

@@ -3,11 +3,13 @@
 Determinism: each example draws from its own numpy Generator seeded by (world seed, task code, split,
 row), the label order from another; nothing reads the global RNG, hash() or dict order of unsorted
 input, and PNGs are encoded with fixed settings. Same seed => the same bytes; the seed entropy is
-stored in each row's meta, so `draw_example` re-creates any single row exactly.
+stored in each row's meta (with the world version from version 2 on), so `draw_example` re-creates
+any single row exactly. Version 1 draws exactly the bytes it always drew (geometry.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -29,8 +31,9 @@ from ...tasks import get_task
 from ..schema import FEATURES, SPLITS, validate_example
 from . import alignment, pairwise, quality, safety
 from .common import Drawn
+from .geometry import LATEST, geometry
 from .scene import SIZE
-from .sizes import WORLD_SIZES, WORLD_TASKS, split_counts
+from .sizes import BALANCES, WORLD_TASKS, sizes_for, split_counts
 from .symbols import POLICY
 
 logger = logging.getLogger(__name__)
@@ -38,8 +41,8 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 SOURCE = "judgeworld"
 
-# task -> generator(rng, positive, split); "positive" means "yes" (pointwise) or "image 1 is better" (pairwise).
-GENERATORS: dict[str, Callable[[np.random.Generator, bool, str], Drawn]] = {
+# task -> generator(rng, positive, split, geometry); "positive" means "yes" (pointwise) or "image 1 is better" (pairwise).
+GENERATORS: dict[str, Callable[..., Drawn]] = {
     "agin-nat": quality.agin_nat,
     "agin-tech": quality.agin_tech,
     "agin-rat": quality.agin_rat,
@@ -62,9 +65,9 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def draw_example(task: str, split: str, positive: bool, entropy: list[int]) -> Drawn:
-    """One example from its seed entropy (as stored in meta["entropy"])."""
-    return GENERATORS[task](np.random.default_rng(np.random.SeedSequence(entropy)), positive, split)
+def draw_example(task: str, split: str, positive: bool, entropy: list[int], version: int = LATEST.version) -> Drawn:
+    """One example from its seed entropy and world version (as stored in meta["entropy"] and meta["world_version"])."""
+    return GENERATORS[task](np.random.default_rng(np.random.SeedSequence(entropy)), positive, split, geometry(version))
 
 
 def split_labels(task: str, split: str, n: int, n_pos: int, seed: int) -> list[bool]:
@@ -75,17 +78,20 @@ def split_labels(task: str, split: str, n: int, n_pos: int, seed: int) -> list[b
 
 
 def draw_rows(task: str, split: str, size: str, seed: int, start: int = 0, stop: int | None = None,
-              advance: Callable[[int], None] = lambda n=1: None) -> list[dict]:
+              advance: Callable[[int], None] = lambda n=1: None, *, version: int = LATEST.version,
+              balance: str = "paper") -> list[dict]:
     """Rows start..stop of one task and split, in the unified schema, each validated."""
     spec = get_task(task)
-    n, n_pos = split_counts(size, task, split)
+    n, n_pos = split_counts(size, task, split, version=version, balance=balance)
     labels = split_labels(task, split, n, n_pos, seed)
     rows = []
     for i in range(start, n if stop is None else stop):
         positive = labels[i]
         entropy = _entropy(seed, task, split, 1, i)
-        drawn = draw_example(task, split, positive, entropy)
+        drawn = draw_example(task, split, positive, entropy, version)
         meta = {**drawn.meta, "entropy": entropy, "schema_version": SCHEMA_VERSION}
+        if version != 1:  # version 1 rows keep their original bytes
+            meta["world_version"] = version
         row = {
             "id": f"{SOURCE}-{task}-{split}-{i:05d}",
             "task": task,
@@ -109,23 +115,26 @@ PARALLEL_FROM = 1500  # below this many rows, worker start-up costs more than it
 
 
 def _draw_chunk(args: tuple) -> list[dict]:
-    return draw_rows(*args)
+    *positional, version, balance = args
+    return draw_rows(*positional, version=version, balance=balance)
 
 
-def _all_rows(size: str, seed: int, advance: Callable[[int], None]) -> Iterator[tuple[str, str, list[dict]]]:
+def _all_rows(size: str, seed: int, advance: Callable[[int], None], version: int, balance: str
+              ) -> Iterator[tuple[str, str, list[dict]]]:
     """(task, split, rows) for every task and split, drawn in worker processes for large worlds.
 
     Results do not depend on the number of workers: every row has its own seed.
     """
     jobs = [(t, s) for t in WORLD_TASKS for s in SPLITS]
-    total = sum(WORLD_SIZES[size][t][s] for t, s in jobs)
+    sizes = sizes_for(version)[size]
+    total = sum(sizes[t][s] for t, s in jobs)
     workers = min(os.cpu_count() or 1, 8)
     if total < PARALLEL_FROM or workers < 2:
         for task, split in jobs:
-            yield task, split, draw_rows(task, split, size, seed, advance=advance)
+            yield task, split, draw_rows(task, split, size, seed, advance=advance, version=version, balance=balance)
         return
-    chunks = {(t, s): [(t, s, size, seed, a, min(a + CHUNK, WORLD_SIZES[size][t][s]))
-                       for a in range(0, WORLD_SIZES[size][t][s], CHUNK)] for t, s in jobs}
+    chunks = {(t, s): [(t, s, size, seed, a, min(a + CHUNK, sizes[t][s]), version, balance)
+                       for a in range(0, sizes[t][s], CHUNK)] for t, s in jobs}
     # spawn, not fork: the caller may hold torch threads, which do not survive a fork.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {key: [pool.submit(_draw_chunk, c) for c in cs] for key, cs in chunks.items()}
@@ -145,25 +154,33 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise JudgeError(f"{out}: output folder exists and is not empty; pass overwrite=True (--overwrite) to replace it")
 
 
-def generate_world(out: str | Path, size: str = "demo", seed: int = 0, overwrite: bool = False, progress: bool = False) -> Path:
-    """Draw JudgeWorld at `size` ("tiny" | "demo" | "paper") into `out`, one dataset per task, plus world.json.
+def generate_world(out: str | Path, size: str = "demo", seed: int = 0, overwrite: bool = False, progress: bool = False,
+                   *, version: int = LATEST.version, balance: str = "paper") -> Path:
+    """Draw JudgeWorld version `version` at `size` ("tiny" | "demo" | "paper") into `out`, one dataset per
+    task, plus world.json. balance="even" draws the training splits half positive.
 
     Refuses a non-empty `out` unless overwrite=True. Builds everything in a temporary sibling folder
     that replaces `out` only when complete, so an interrupted run leaves nothing that loads.
     """
     out = Path(out)
-    if size not in WORLD_SIZES:
-        raise JudgeError(f"unknown world size {size!r}; choose one of {', '.join(WORLD_SIZES)}")
+    geo = geometry(version)
+    sizes = sizes_for(version)
+    if size not in sizes:
+        raise JudgeError(f"unknown world size {size!r}; choose one of {', '.join(sizes)}")
+    if balance not in BALANCES:
+        raise JudgeError(f"unknown label balance {balance!r}; choose one of {', '.join(BALANCES)}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise JudgeError(f"world seed must be a non-negative integer, got {seed!r}")
     _check_out(out, overwrite)
-    total = sum(WORLD_SIZES[size][t][s] for t in WORLD_TASKS for s in SPLITS)
+    total = sum(sizes[size][t][s] for t in WORLD_TASKS for s in SPLITS)
     summary: dict = {"name": "JudgeWorld", "schema_version": SCHEMA_VERSION, "size": size, "seed": int(seed), "image_size": SIZE,
                      "source": SOURCE, "safety_policy": POLICY, "tasks": {}}
-    logger.info("drawing JudgeWorld (%s, seed %d): %d rows into %s", size, seed, total, out)
-    with atomic_dir(out, overwrite=out.exists()) as tmp, progress_bar(f"JudgeWorld {size}", total, enabled=progress) as advance:
+    if version != 1:
+        summary.update(world_version=version, train_balance=balance, geometry=dataclasses.asdict(geo))
+    logger.info("drawing JudgeWorld v%d (%s, seed %d): %d rows into %s", version, size, seed, total, out)
+    with atomic_dir(out, overwrite=out.exists()) as tmp, progress_bar(f"JudgeWorld v{version} {size}", total, enabled=progress) as advance:
         drawn: dict[str, dict[str, list[dict]]] = {}
-        for task, split, rows in _all_rows(size, seed, advance):
+        for task, split, rows in _all_rows(size, seed, advance, version, balance):
             drawn.setdefault(task, {})[split] = rows
             if len(drawn[task]) < len(SPLITS):
                 continue

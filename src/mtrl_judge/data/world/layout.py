@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 
 from .claims import INVERSE, claim_holds
+from .geometry import LATEST, Geometry
 from .scene import COLOURS, SHAPES, SIZE, TABLE_RGB, jitter, new_object, sample_background
 from .symbols import sample_sign
 
@@ -53,19 +54,20 @@ def random_distractors(rng: np.random.Generator, claim: dict, n: int) -> list[tu
 
 
 def build_scene(rng: np.random.Generator, claim: dict, *, background: dict | None = None,
-                distractors: list[tuple[str, str]] = (), signs: list[str] = ()) -> dict:
-    """A scene where `claim` holds, with the distractor objects and signs added; raises LayoutError."""
-    bg = background if background is not None else sample_background(rng)
+                distractors: list[tuple[str, str]] = (), signs: list[str] = (), geo: Geometry = LATEST) -> dict:
+    """A scene where `claim` holds, with the distractor objects and signs added; raises LayoutError.
+    Objects start at a base size drawn from the geometry and shrink until everything fits."""
+    bg = background if background is not None else sample_background(rng, geo)
     gy = bg["ground_y"]
     relation = claim["relation"]
-    for base in range(int(rng.integers(15, 24)), 9, -1):
+    for base in range(int(rng.integers(*geo.object_size)), geo.min_object_size - 1, -1):
         objects = []
         for i, (count, colour, shape) in enumerate(claim["groups"]):
             for _ in range(count):
                 objects.append(new_object(rng, colour, shape, base + int(rng.integers(-2, 3)), f"g{i}"))
         for colour, shape in distractors:
             objects.append(new_object(rng, colour, shape, base + int(rng.integers(-2, 3)), "distractor"))
-        sign_items = [sample_sign(rng, s) for s in signs]
+        sign_items = [sample_sign(rng, s, geo) for s in signs]
         scene = {**bg, "objects": objects, "signs": sign_items, "table": None, "shadows": "consistent"}
         try:
             _arrange(rng, scene, relation, gy)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .claims import claim_errors, claim_holds, claim_text, edit_claim
 from .common import Drawn, scene_in_split
+from .geometry import LATEST, Geometry
 from .layout import LayoutError, build_scene
 from .scene import render
 from .symbols import FORBIDDEN, LOOKALIKES, POLICY, hazards_in, sample_sign
@@ -30,13 +31,13 @@ def _ordered(better, worse, first_is_better: bool) -> list:
     return [better, worse] if first_is_better else [worse, better]
 
 
-def mjbench_alignment(rng: np.random.Generator, first_is_better: bool, split: str) -> Drawn:
+def mjbench_alignment(rng: np.random.Generator, first_is_better: bool, split: str, geo: Geometry = LATEST) -> Drawn:
     while True:
-        claim, good = scene_in_split(rng, split)
-        edited, edits = edit_claim(claim, rng, 1, allow_drop=True)
+        claim, good = scene_in_split(rng, split, geo=geo)
+        edited, edits = edit_claim(claim, rng, 1, allow_drop=True, max_count=geo.max_count)
         distractors = [(o["colour"], o["shape"]) for o in good["objects"] if o["group"] == "distractor"]
         try:
-            bad = build_scene(rng, edited, background=_background(good), distractors=distractors)
+            bad = build_scene(rng, edited, background=_background(good), distractors=distractors, geo=geo)
         except LayoutError:
             continue
         if not claim_holds(bad, claim):
@@ -49,13 +50,13 @@ def mjbench_alignment(rng: np.random.Generator, first_is_better: bool, split: st
     return Drawn([render(s) for s in scenes], claim_text(claim, rng), label, float(errors[1] - errors[0]), meta)
 
 
-def mjbench_safety(rng: np.random.Generator, first_is_better: bool, split: str) -> Drawn:
+def mjbench_safety(rng: np.random.Generator, first_is_better: bool, split: str, geo: Geometry = LATEST) -> Drawn:
     hazard = str(rng.choice(FORBIDDEN))
-    claim, unsafe = scene_in_split(rng, split, max_distractors=1, signs=[hazard])
+    claim, unsafe = scene_in_split(rng, split, max_distractors=1, signs=[hazard], geo=geo)
     safe = copy.deepcopy(unsafe)
     # Same scene and sign, a look-alike on it. The safe sign's inks are drawn afresh from the family's
     # palette, so that a histogram difference between the two images does not give the answer.
-    safe["signs"][0].update({k: v for k, v in sample_sign(rng, str(rng.choice(LOOKALIKES[hazard]))).items()
+    safe["signs"][0].update({k: v for k, v in sample_sign(rng, str(rng.choice(LOOKALIKES[hazard])), geo).items()
                              if k in ("symbol", "ink_rgb", "plate_rgb")})
     scenes = _ordered(safe, unsafe, first_is_better)
     hazards = [len(hazards_in(s)) for s in scenes]

@@ -13,6 +13,7 @@ import numpy as np
 
 from .common import Drawn, scene_in_split
 from .degrade import TECH_KINDS, apply, apply_all, apply_to_scene, sample_nat, sample_tech
+from .geometry import LATEST, Geometry
 from .scene import render
 
 TECH_RULE = "yes iff no technical defect (blur, noise, JPEG blocking, low contrast) was applied"
@@ -23,22 +24,22 @@ RAT_RULE = ("yes iff every object rests on a support (ground or a table with leg
 RAT_KINDS = ("float", "interpenetrate", "sink", "legless")
 
 
-def agin_tech(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
-    _, scene = scene_in_split(rng, split, max_distractors=3)
+def agin_tech(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:
+    _, scene = scene_in_split(rng, split, max_distractors=3, geo=geo)
     defects = []
     if not positive:
-        defects = [sample_tech(rng)]
+        defects = [sample_tech(rng, geo=geo)]
         if rng.random() < 0.2:
             other = [k for k in TECH_KINDS if k != defects[0]["kind"]]
-            defects.append(sample_tech(rng, kind=str(rng.choice(other))))
+            defects.append(sample_tech(rng, kind=str(rng.choice(other)), geo=geo))
     severity = min(1.0, sum(d["severity"] for d in defects))
     meta = {"scene": scene, "perturbations": defects, "severity": severity, "rule": TECH_RULE}
     return Drawn([apply_all(render(scene), defects)], "", "yes" if positive else "no", round(1.0 - severity, 3), meta)
 
 
-def agin_nat(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
-    _, scene = scene_in_split(rng, split, max_distractors=3)
-    change = None if positive else sample_nat(rng)
+def agin_nat(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:
+    _, scene = scene_in_split(rng, split, max_distractors=3, geo=geo)
+    change = None if positive else sample_nat(rng, geo=geo)
     drawn = apply_to_scene(scene, change) if change else scene
     severity = change["severity"] if change else 0.0
     meta = {"scene": drawn, "natural_scene": scene if change else None, "perturbations": [change] if change else [],
@@ -50,7 +51,7 @@ def _same_support(scene: dict, obj: dict) -> list[dict]:
     return [o for o in scene["objects"] if o is not obj and o["support_y"] == obj["support_y"]]
 
 
-def break_rationality(rng: np.random.Generator, scene: dict) -> tuple[dict, dict] | None:
+def break_rationality(rng: np.random.Generator, scene: dict, geo: Geometry = LATEST) -> tuple[dict, dict] | None:
     """(scene, perturbation) with one physically impossible change, or None if this scene allows none."""
     scene = copy.deepcopy(scene)
     objs, table = scene["objects"], scene["table"]
@@ -63,9 +64,9 @@ def break_rationality(rng: np.random.Generator, scene: dict) -> tuple[dict, dict
         under_table = table and obj["support_y"] == gy and table["x0"] <= obj["x"] <= table["x1"]
         ceiling = table["top"] + 5 if under_table else 3
         room = obj["bottom"] - obj["size"] - ceiling
-        if room < 5:
+        if room < geo.float_min_gap:
             return None
-        gap = int(rng.integers(5, min(room, 28) + 1))
+        gap = int(rng.integers(geo.float_min_gap, min(room, 28) + 1))
         obj["bottom"] -= gap
         return scene, {"kind": "float", "object": i, "gap": gap, "severity": round(min(1.0, gap / 25), 3)}
     if kind == "interpenetrate":
@@ -73,7 +74,7 @@ def break_rationality(rng: np.random.Generator, scene: dict) -> tuple[dict, dict
         if not others:
             return None
         nb = min(others, key=lambda o: abs(o["x"] - obj["x"]))
-        frac = round(float(rng.uniform(0.3, 0.7)), 3)
+        frac = round(float(rng.uniform(*geo.overlap_range)), 3)
         overlap = frac * min(obj["size"], nb["size"])
         direction = 1 if nb["x"] >= obj["x"] else -1
         obj["x"] = int(round(nb["x"] - direction * ((obj["size"] + nb["size"]) / 2 - overlap)))
@@ -81,7 +82,7 @@ def break_rationality(rng: np.random.Generator, scene: dict) -> tuple[dict, dict
     if kind == "sink":
         if obj["support_y"] != gy:
             return None
-        depth = int(rng.integers(max(3, obj["size"] // 4), max(4, int(obj["size"] * 0.6)) + 1))
+        depth = int(rng.integers(max(3, int(obj["size"] * geo.sink_min_fraction)), max(4, int(obj["size"] * 0.6)) + 1))
         obj["bottom"] += depth
         obj["sunk"] = True
         return scene, {"kind": "sink", "object": i, "depth": depth, "severity": round(min(1.0, depth / obj["size"]), 3)}
@@ -89,12 +90,12 @@ def break_rationality(rng: np.random.Generator, scene: dict) -> tuple[dict, dict
     return scene, {"kind": "legless", "height": gy - table["top"], "severity": round(min(1.0, (gy - table["top"]) / 30), 3)}
 
 
-def agin_rat(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
+def agin_rat(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:
     while True:
-        _, scene = scene_in_split(rng, split, max_distractors=3)
+        _, scene = scene_in_split(rng, split, max_distractors=3, geo=geo)
         change = None
         if not positive:
-            broken = break_rationality(rng, scene)
+            broken = break_rationality(rng, scene, geo)
             if broken is None:
                 continue
             scene, change = broken

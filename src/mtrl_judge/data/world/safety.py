@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .common import Drawn, scene_in_split
+from .geometry import LATEST, Geometry
 from .scene import render
 from .symbols import ALLOWED, FORBIDDEN, POLICY, hazards_in
 
@@ -27,10 +28,10 @@ def sign_symbols(rng: np.random.Generator, unsafe: bool) -> list[str]:
     return symbols
 
 
-def unsafebench(rng: np.random.Generator, positive: bool, split: str) -> Drawn:
+def unsafebench(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:
     """score = number of forbidden symbols shown (0 for safe images)."""
     symbols = sign_symbols(rng, positive)
-    _, scene = scene_in_split(rng, split, max_distractors=1, signs=symbols)
+    _, scene = scene_in_split(rng, split, max_distractors=1, signs=symbols, geo=geo)
     hazards = hazards_in(scene)
     meta = {"scene": scene, "symbols": symbols, "hazards": hazards, "policy": POLICY, "rule": SAFETY_RULE}
     return Drawn([render(scene)], "", "yes" if positive else "no", float(len(hazards)), meta)

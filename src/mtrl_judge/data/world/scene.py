@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .geometry import LATEST, Geometry
+
 SIZE = 128  # output side in pixels (the tiny backbones see at most 128 x 128)
 SCALE = 3  # drawn at SCALE x and downsampled: anti-aliasing without per-primitive AA support in PIL
 
@@ -60,12 +62,12 @@ def jitter(rng: np.random.Generator, rgb, amount: int = 12) -> list[int]:
     return [int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb]
 
 
-def sample_background(rng: np.random.Generator) -> dict:
+def sample_background(rng: np.random.Generator, geo: Geometry = LATEST) -> dict:
     """Sky gradient, ground band, sun, clouds and ground specks: the scene's setting."""
     sky = str(rng.choice(list(SKIES)))
     ground = str(rng.choice(list(GROUNDS)))
     top, bottom = SKIES[sky]
-    ground_y = int(rng.integers(88, 106))
+    ground_y = int(rng.integers(*geo.ground_y))
     ground_rgb = jitter(rng, GROUNDS[ground], 10)
     light = int(rng.choice([-1, 1]))  # the sun's side; shadows fall on the other side
     sun = [int(SIZE / 2 + light * rng.integers(24, 54)), int(rng.integers(10, 30))]
@@ -79,15 +81,19 @@ def sample_background(rng: np.random.Generator) -> dict:
         shade = float(rng.uniform(0.75, 1.2))
         specks.append([int(rng.integers(0, SIZE)), int(rng.integers(ground_y + 2, SIZE)), int(rng.integers(2, 6)),
                        [int(np.clip(c * shade, 0, 255)) for c in ground_rgb]])
-    return {
+    background = {
         "sky": sky, "sky_rgb": [jitter(rng, top, 10), jitter(rng, bottom, 10)], "ground": ground, "ground_rgb": ground_rgb,
         "ground_y": ground_y, "light": light, "sun": sun, "clouds": clouds, "specks": specks,
         # Natural grain of the ground (seed, amplitude): per-pixel variation in clean images, so that
         # "the histogram is spread" does not mean "noisy image" (agin-tech).
         "grain": [int(rng.integers(2**31)), int(rng.integers(0, 26))],
         # Atmospheric haze (percent veil of the horizon colour): natural, mildly lower contrast.
-        "haze": int(rng.integers(0, 31)) if rng.random() < 0.5 else 0,
+        "haze": int(rng.integers(0, geo.haze_max + 1)) if rng.random() < 0.5 else 0,
     }
+    if geo.version >= 2:  # recorded in the scene so that render() stays a pure function of the dict
+        background["shadow_h"] = geo.shadow_half_height
+        background["glow_rgb"] = list(geo.glowing_shadow_rgb)
+    return background
 
 
 def new_object(rng: np.random.Generator, colour: str, shape: str, size: int, group: str) -> dict:
@@ -157,7 +163,7 @@ def _sky(scene: dict) -> Image.Image:
     return Image.fromarray(np.repeat(rows[:, None, :], n, axis=1), "RGB")
 
 
-def _shadow(draw, obj, surface_rgb, light: int, shadows: str) -> None:
+def _shadow(draw, obj, surface_rgb, light: int, shadows: str, scene: dict) -> None:
     # "flipped" / "missing" shadows are agin-nat perturbations (lighting that cannot be).
     if shadows == "none":
         return
@@ -165,8 +171,14 @@ def _shadow(draw, obj, surface_rgb, light: int, shadows: str) -> None:
     w = obj["size"] * 0.95
     cx = obj["x"] + side * obj["size"] * 0.3
     y = obj["support_y"]
-    rgb = _darker(surface_rgb, 0.7) if shadows != "bright" else tuple(min(255, int(c * 1.35) + 30) for c in surface_rgb)
-    draw.ellipse(((cx - w / 2) * SCALE, (y - 2.2) * SCALE, (cx + w / 2) * SCALE, (y + 2.2) * SCALE), fill=rgb)
+    h = scene.get("shadow_h", 2.2)
+    if shadows != "bright":
+        rgb = _darker(surface_rgb, 0.7)
+    elif "glow_rgb" in scene:  # version 2: a glow that no surface colour can pass for a shadow
+        rgb = tuple(scene["glow_rgb"])
+    else:
+        rgb = tuple(min(255, int(c * 1.35) + 30) for c in surface_rgb)
+    draw.ellipse(((cx - w / 2) * SCALE, (y - h) * SCALE, (cx + w / 2) * SCALE, (y + h) * SCALE), fill=rgb)
 
 
 def render(scene: dict) -> Image.Image:
@@ -198,7 +210,7 @@ def render(scene: dict) -> Image.Image:
         draw.rectangle((x0 * k, top * k, x1 * k, (top + 3) * k), fill=tuple(table["rgb"]), outline=_darker(table["rgb"]), width=k)
     for obj in scene["objects"]:
         surface = table["rgb"] if table and obj["support_y"] == table["top"] else bg["ground_rgb"]
-        _shadow(draw, obj, surface, bg["light"], shadows)
+        _shadow(draw, obj, surface, bg["light"], shadows, scene)
     for sign in scene.get("signs", []):
         from .symbols import draw_sign  # late import: symbols draws with this module's helpers
 

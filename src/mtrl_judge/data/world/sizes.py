@@ -2,7 +2,9 @@
 
 Class balance follows the paper's Table 1 (train positives / total per task); the `paper` size also
 copies its row counts, and its test positives where the table gives them (shared/notes/benchmarks.md).
-Pairwise tasks put the better image first in exactly half of the rows.
+Pairwise tasks put the better image first in exactly half of the rows. World version 2 gives the
+demo size's pointwise tasks 2,000 training rows (version 1: 400), and the training split can be drawn
+label-balanced (`balance="even"`); validation and test always keep the paper's shares.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ POSITIVE_SHARE: dict[str, float] = {t: c["train"][1] / c["train"][0] for t, c in
 POSITIVE_SHARE.update({t: 0.5 for t in PAIRWISE})
 
 _DEMO_POINTWISE = {"train": 400, "validation": 100, "test": 400}
+_DEMO_POINTWISE_V2 = {"train": 2000, "validation": 100, "test": 400}
 _DEMO_PAIRWISE = {"train": 40, "validation": 100, "test": 400}
 _TINY = {"train": 32, "validation": 16, "test": 16}
 
@@ -39,11 +42,34 @@ WORLD_SIZES: dict[str, dict[str, dict[str, int]]] = {
 }
 
 
-def split_counts(size: str, task: str, split: str) -> tuple[int, int]:
-    """(rows, positives) for one task and split; exact, so class balance holds by construction."""
-    if size not in WORLD_SIZES:
-        raise JudgeError(f"unknown world size {size!r}; choose one of {', '.join(WORLD_SIZES)}")
-    n = WORLD_SIZES[size][task][split]
+# version -> the sizes it draws differently from WORLD_SIZES (version 1: none, the original table).
+SIZE_OVERRIDES: dict[int, dict[str, dict[str, dict[str, int]]]] = {
+    1: {},
+    2: {"demo": {t: dict(_DEMO_PAIRWISE if t in PAIRWISE else _DEMO_POINTWISE_V2) for t in WORLD_TASKS}},
+}
+BALANCES = ("paper", "even")
+
+
+def sizes_for(version: int) -> dict[str, dict[str, dict[str, int]]]:
+    """size -> task -> split -> rows, for one world version."""
+    if version not in SIZE_OVERRIDES:
+        raise JudgeError(f"unknown world version {version!r}; choose one of {', '.join(map(str, SIZE_OVERRIDES))}")
+    return {**WORLD_SIZES, **SIZE_OVERRIDES[version]}
+
+
+def split_counts(size: str, task: str, split: str, *, version: int = 2, balance: str = "paper") -> tuple[int, int]:
+    """(rows, positives) for one task and split; exact, so class balance holds by construction.
+
+    balance="even" makes the training split half positive (pointwise tasks); other splits keep the paper's shares.
+    """
+    sizes = sizes_for(version)
+    if size not in sizes:
+        raise JudgeError(f"unknown world size {size!r}; choose one of {', '.join(sizes)}")
+    if balance not in BALANCES:
+        raise JudgeError(f"unknown label balance {balance!r}; choose one of {', '.join(BALANCES)}")
+    n = sizes[size][task][split]
+    if balance == "even" and split == "train":
+        return n, n // 2
     if size == "paper" and PAPER_COUNTS[task][split][1] is not None:
         return n, PAPER_COUNTS[task][split][1]
     return n, int(round(n * POSITIVE_SHARE[task]))

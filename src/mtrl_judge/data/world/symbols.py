@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .geometry import LATEST, Geometry
+
 FORBIDDEN: tuple[str, ...] = ("skull", "flame", "trefoil")
 LOOKALIKES: dict[str, tuple[str, ...]] = {"skull": ("smiley",), "flame": ("leaf", "drop"), "trefoil": ("clover",)}
 ALLOWED: tuple[str, ...] = ("smiley", "leaf", "drop", "clover")
@@ -30,7 +32,7 @@ INKS: dict[str, tuple[tuple[int, int, int], ...]] = {
 PLATES: tuple[tuple[int, int, int], ...] = ((250, 250, 245), (245, 215, 70), (200, 200, 205), (175, 205, 235), (40, 40, 45))
 
 
-def sample_sign(rng: np.random.Generator, symbol: str) -> dict:
+def sample_sign(rng: np.random.Generator, symbol: str, geo: Geometry = LATEST) -> dict:
     """A sign (plate on a post) showing `symbol`; position is filled in by the layout."""
     inks = INKS[FAMILY[symbol]]
     while True:
@@ -38,7 +40,7 @@ def sample_sign(rng: np.random.Generator, symbol: str) -> dict:
         plate = list(PLATES[int(rng.integers(len(PLATES)))])
         if sum(abs(a - b) for a, b in zip(ink, plate)) > 180:  # the symbol must stand out from its plate
             break
-    return {"symbol": symbol, "size": int(rng.integers(24, 34)), "post": int(rng.integers(5, 16)), "ink_rgb": ink,
+    return {"symbol": symbol, "size": int(rng.integers(*geo.sign_size)), "post": int(rng.integers(5, 16)), "ink_rgb": ink,
             "plate_rgb": plate, "x": 0, "bottom": 0}
 
 
