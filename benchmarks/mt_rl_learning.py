@@ -6,7 +6,7 @@ and the best one (selected on validation during training) on the SAME validation
 reason style, with the validation rows, judge settings and metric the trainer uses:
 
     .venv/bin/mtrl-judge world generate --size demo --out runs/world-demo
-    .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small] [--world runs/world-demo]
+    .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small-p8] [--world runs/world-demo]
     .venv/bin/python benchmarks/mt_rl_learning.py --run runs/demo/runs/mt-rl-judge --world runs/demo/world
 
 Prints per-task macro-F1 and the share of the most frequent answer, unparseable counted as one (a judge that answers one
@@ -51,7 +51,7 @@ def score(validator: ValidationCallback, model_dir: Path) -> tuple[dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=Path("models/base-small"))
+    parser.add_argument("--base", type=Path, default=Path("models/base-small-p8"))
     parser.add_argument("--world", type=Path, default=Path("runs/world-demo"))
     parser.add_argument("--out", type=Path, default=Path("runs/bench-mt-rl"))
     parser.add_argument("--run", type=Path, default=None, help="a finished MT-RL-Judge run folder: score it instead of training")

@@ -157,3 +157,14 @@ def test_score_metrics_leave_out_missing_and_explain_undefined():
     assert score_metrics(["yes", "yes"], [0.9, 0.8], [1, 2], "yes")["scores/roc_auc"]["undefined"].startswith("only one class")
     assert expected_calibration_error([True, False], [1.0, 0.0]) == 0.0
     assert expected_calibration_error([True, True], [0.5, 0.5]) == pytest.approx(0.5)
+
+
+def test_mjbench_protocols_count_swapped_disagreements_as_ties():
+    from mtrl_judge.evaluate.runner import _mjbench_protocols
+
+    gold = ["1", "2", "1", "2"]
+    first = ["1", "1", "2", None]  # pair 0 right, pair 1 wrong, pair 2 a tie (flips when swapped), pair 3 unparseable
+    consistent = [True, True, False, False]
+    m = _mjbench_protocols(gold, first, consistent)
+    assert m["accuracy/ties_wrong"] == 0.25 and m["accuracy/no_ties"] == 0.5 and m["tie_rate"] == 0.5
+    assert _mjbench_protocols(["1"], ["1"], [False])["accuracy/no_ties"] is None

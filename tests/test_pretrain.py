@@ -133,3 +133,24 @@ def test_cached_batches_equal_the_processors(tmp_path):
         assert torch.equal(batch["image_grid_thw"], ref["image_grid_thw"])
         target = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != -100])
         assert target == completion[0]["content"] + "<|im_end|>"
+
+
+@pytest.mark.parametrize("args, option", [(["--steps", "0"], "--steps"), (["--batch-size", "-4"], "--batch-size"),
+                                          (["--learning-rate", "nan"], "--learning-rate"), (["--time-limit", "-1"], "--time-limit"),
+                                          (["--workers", "0"], "--workers"), (["--examples", "0"], "--examples")])
+def test_bad_pretrain_arguments_end_in_one_line(tmp_path, args, option, capsys):
+    from mtrl_judge.cli import main
+
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", *args]) != 0
+    err = capsys.readouterr().err
+    assert option in err and "Traceback" not in err and not (tmp_path / "b").exists()
+
+
+def test_bad_world_arguments_end_in_one_line(tmp_path, capsys):
+    from mtrl_judge.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["world", "generate", "--out", str(tmp_path / "w"), "--version", "3"])
+    assert "--version" in capsys.readouterr().err
+    assert main(["world", "generate", "--out", str(tmp_path / "w"), "--seed", "-1"]) != 0
+    assert "seed" in capsys.readouterr().err

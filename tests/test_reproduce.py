@@ -82,3 +82,18 @@ def test_rolling_mean_smooths_over_the_last_window():
 
     assert rolling_mean([(1, 0.0), (2, 1.0), (3, 1.0), (4, 0.0)], 2) == [(1, 0.0), (2, 0.5), (3, 1.0), (4, 0.5)]
     assert rolling_mean([], 3) == []
+
+
+def test_alarm_notes_name_the_run_and_first_event(tmp_path):
+    import json
+
+    from mtrl_judge.reproduce.pipeline import alarm_notes
+
+    run = tmp_path / "runs" / "mt-rl-judge"
+    run.mkdir(parents=True)
+    events = [{"step": 50, "alarm": "answer_collapse", "message": "validation: 97% of seetrue's verdicts are 'no'"},
+              {"step": 100, "alarm": "zero_std", "message": "flat"}]
+    (run / "alarms.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "runs" / "sft-unified").mkdir()
+    notes = alarm_notes(tmp_path / "runs")
+    assert len(notes) == 1 and "mt-rl-judge" in notes[0] and "2 event(s)" in notes[0] and "step 50" in notes[0]

@@ -73,6 +73,15 @@ def _judge(judge: Judge, requests: list[JudgeRequest], advance, **generation_kwa
     return out
 
 
+def _mjbench_protocols(gold: list[str], first: list[str | None], consistent: list[bool]) -> dict[str, float | None]:
+    """MJ-Bench's two accuracies for a pairwise judge asked in both image orders. A pair whose verdict
+    changes when the images are swapped (or is unparseable in either order) is a tie: counted wrong by
+    `accuracy/ties_wrong`, left out by `accuracy/no_ties` (None when every pair is a tie)."""
+    decided = [g == p for g, p, c in zip(gold, first, consistent) if c]
+    return {"accuracy/ties_wrong": sum(decided) / len(gold), "accuracy/no_ties": sum(decided) / len(decided) if decided else None,
+            "tie_rate": 1 - len(decided) / len(gold)}
+
+
 def _self_consistency(judge, requests, gold, choices, k, temperature, advance) -> dict[str, float]:
     samples = [_judge(judge, requests, advance, do_sample=True, temperature=temperature) for _ in range(k)]
     majority, agreement = [], []
@@ -139,6 +148,7 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
                 metrics["accuracy/swapped_order"] = accuracy(gold_swapped, p2)
                 consistent = [a is not None and b is not None and FLIP.get(a) == b for a, b in zip(p1, p2)]
                 metrics["position_consistency"] = sum(consistent) / len(consistent)
+                metrics.update(_mjbench_protocols(gold, p1, consistent))
                 metrics["n"] = float(len(rows))
                 metrics["confusion"] = confusion(gold + gold_swapped, p1 + p2, task.choices)
                 # P(image 1 is better) averaged over both orders cancels a position bias from the score

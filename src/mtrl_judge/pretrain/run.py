@@ -83,11 +83,15 @@ def pretrain(
     from .cache import CachedCorpus, PixelCollator, build_cache
     from .corpus import examples, to_messages
 
-    for name, value in (("--steps", max_steps), ("--batch-size", batch_size), ("--examples", n_examples or 1)):
+    for name, value in (("--steps", max_steps), ("--batch-size", batch_size), ("--examples", 1 if n_examples is None else n_examples)):
         if not isinstance(value, int) or value < 1:
             raise JudgeError(f"{name} must be a positive integer, got {value!r}")
     if not learning_rate > 0 or learning_rate != learning_rate:
         raise JudgeError(f"--learning-rate must be a positive number, got {learning_rate!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise JudgeError(f"--time-limit must be a positive number of minutes, got {time_limit!r}")
+    if workers is not None and workers < 1:
+        raise JudgeError(f"--workers must be a positive integer, got {workers!r}")
     if preset not in PRESETS:
         raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     out = Path(out)

@@ -210,14 +210,28 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
     runs = {name: out / "runs" / name / "metrics.jsonl" for name in ("sft-unified", "mt-rl-judge")}
     header = (f"# MT-RL-Judge reproduced on JudgeWorld (budget: {budget.name})\n\n"
               f"Backbone: the `{budget.preset}` Qwen3-VL preset, pretrained here as the off-the-shelf base; "
-              f"world size `{budget.world_size}`, seed {seed}. Steps: SFT-Single {budget.sft_single_steps}/task, "
+              f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. Steps: SFT-Single {budget.sft_single_steps}/task, "
               f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}. "
               f"Test examples per task: {budget.eval_max_examples or 'all'}. "
               f"Device: {torch_device}, {dtype_name(torch_dtype)}. Wall time: {(time.perf_counter() - started) / 60:.1f} min "
               "(this run only; skipped stages not counted).")
     with open(out / "results.json", "w") as f:
         json.dump(results, f, indent=1)
-    return write_report(out, results, runs, header=header, notes=findings(results))
+    return write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"))
+
+
+def alarm_notes(runs_dir: Path) -> list[str]:
+    """One report note per training run whose collapse alarm fired (its alarms.jsonl)."""
+    from ..train.callbacks import ALARMS_FILE
+
+    notes = []
+    for path in sorted(runs_dir.glob(f"*/{ALARMS_FILE}")):
+        events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if events:
+            kinds = sorted({e["alarm"] for e in events})
+            notes.append(f"collapse alarm in `{path.parent.name}`: {len(events)} event(s) ({', '.join(kinds)}), "
+                         f"first at step {events[0]['step']}: {events[0]['message']}")
+    return notes
 
 
 def findings(results: dict) -> list[str]:

@@ -100,7 +100,8 @@ def curves_chart(runs: dict[str, Path], path: Path) -> None:
 
     Beside the reward, the share of groups whose completions all got the same reward
     (TRL's `frac_reward_zero_std`): such a group has zero advantages and teaches nothing, so this
-    line rising toward 1 shows a policy that settled on one answer."""
+    line rising toward 1 shows a policy that settled on one answer. With dynamic sampling, the share
+    of sampled groups kept for training is drawn too."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,6 +118,9 @@ def curves_chart(runs: dict[str, Path], path: Path) -> None:
             left.plot(*zip(*rolling_mean(reward, window)), label=f"{name}: reward", linewidth=1)
         if flat:
             left.plot(*zip(*rolling_mean(flat, window)), label=f"{name}: groups with equal rewards", linewidth=1, linestyle="--")
+        kept = [(r["step"], r["dynamic_sampling/kept_frac"]) for r in rows if _num(r.get("dynamic_sampling/kept_frac")) is not None]
+        if kept:  # with dynamic sampling: the share of sampled groups that were mixed and trained on
+            left.plot(*zip(*rolling_mean(kept, window)), label=f"{name}: groups kept (dynamic sampling)", linewidth=1, linestyle=":")
         if val:
             right.plot(*zip(*val), marker="o", label=name, linewidth=1)
     left.set_ylim(-0.02, 1.02)
@@ -172,13 +176,20 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
     lines += _table(results, METHODS, pointwise, TABLE2)
     lines += ["", "## Table 3: held-out pairwise format (macro-F1 % over both image orders, the paper's in brackets)", ""]
     lines += _table(results, TABLE3_METHODS, pairwise, TABLE3)
-    lines += ["", "Pairwise accuracy (mean of both orders) / position consistency:", ""]
+    lines += ["", "Pairwise accuracy % under MJ-Bench's protocols (a verdict that changes when the two images are swapped",
+              "is a tie): with ties counted wrong / over the pairs that are not ties / position consistency; and the mean",
+              "accuracy of the two orders:", ""]
     lines += ["| Method | " + " | ".join(TASK_NAMES.get(t, t) for t in pairwise) + " |", "|" + "---|" * (len(pairwise) + 1)]
+
+    def pct(value) -> str:
+        return "n/a" if value is None else f"{100 * value:.1f}"
+
     for method in TABLE3_METHODS:
         cells = []
         for t in pairwise:
             m = results.get(method, {}).get(t)
-            cells.append("n/a" if not m else f"{100 * m['accuracy']:.1f} / {100 * m['position_consistency']:.1f}")
+            cells.append("n/a" if not m else f"{pct(m.get('accuracy/ties_wrong'))} / {pct(m.get('accuracy/no_ties'))} / "
+                         f"{pct(m['position_consistency'])}; {pct(m['accuracy'])}")
         lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
     lines += ["", "## Scores against graded severity: Spearman rho / ROC-AUC per task", "",
               "The judge's score is P(positive choice) at the answer position; the graded score is the world's exact",
