@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from accelerate.utils import broadcast_object_list
 from transformers import TrainerCallback
 
 from ..data.dataset import load_task_split
@@ -39,6 +41,43 @@ def _drop_lines_after(path: Path, step: int) -> None:
     if path.is_file():
         keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
         path.write_text("".join(line + "\n" for line in keep))
+
+
+@contextmanager
+def _full_state_dict(trainer):
+    """FSDP with sharded checkpoints (recipes/accelerate/fsdp.yaml): transformers' Trainer.save_model writes weights
+    only for FULL_STATE_DICT, so best/ and final/ would hold no weights. Gather them whole for this save only
+    (TRL's scripts do the same before their final save); checkpoint-N stay sharded. Not run here (no GPUs)."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None) if trainer.is_fsdp_enabled else None
+    if plugin is None or "FULL_STATE_DICT" in str(plugin.state_dict_type):
+        yield
+        return
+    previous = plugin.state_dict_type
+    plugin.set_state_dict_type("FULL_STATE_DICT")
+    try:
+        yield
+    finally:
+        plugin.state_dict_type = previous
+
+
+def save_model_dir(trainer, path: str | Path, json_files: dict[str, dict] | None = None) -> None:
+    """trainer.save_model into `path`, replacing it whole (a killed save leaves the old folder), plus `json_files`
+    (name -> object). Every process must call it, at the same point.
+
+    With several processes trainer.save_model is collective under DeepSpeed ZeRO-3 (it gathers the sharded weights)
+    and FSDP, and only the main process writes. So every process saves into one temporary folder: the main
+    process's (atomic_dir's mkdtemp gives each process a different name, and a process with an empty folder could
+    rename it over the saved one), whose name the others receive; the main process alone renames it into place."""
+    main = trainer.is_world_process_zero()
+    with atomic_dir(path, overwrite=True) if main else nullcontext() as tmp:
+        tmp = Path(broadcast_object_list([str(tmp) if main else None])[0])
+        with _full_state_dict(trainer):
+            trainer.save_model(str(tmp))
+        if main:
+            for name, obj in (json_files or {}).items():
+                write_json(tmp / name, obj)
+        trainer.accelerator.wait_for_everyone()  # every process done writing before the folder is renamed
+    trainer.accelerator.wait_for_everyone()  # and no process goes on before it is in place
 
 
 class ValidationCallback(TrainerCallback):
@@ -92,14 +131,20 @@ class ValidationCallback(TrainerCallback):
         if state.global_step == self.last_step or self.trainer is None:
             return None
         self.last_step = state.global_step
-        metrics = self.validate(self.trainer.model)
+        trainer = self.trainer
+        # Several processes (torchrun, accelerate launch): under DDP every process holds the same weights, so the
+        # main process validates alone and the others wait for its metrics (N copies of the same generation would
+        # share the same cores). Sharded weights (DeepSpeed, FSDP) need every process in each forward, so there all
+        # of them generate. Either way every process gets the main process's metrics, so all take the same
+        # decision about best/, whose save is collective (save_model_dir): no process is left waiting.
+        sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+        metrics = self.validate(trainer.model) if sharded or state.is_world_process_zero else None
+        metrics = broadcast_object_list([metrics])[0]
         logger.info("step %d: validation mean macro-F1 %.4f (%s)", state.global_step, metrics["val/mean_macro_f1"],
                     ", ".join(f"{t} {metrics[f'val/{t}/macro_f1']:.3f}" for t in self.sets))
-        if metrics["val/mean_macro_f1"] > self.best and state.is_world_process_zero:
+        if metrics["val/mean_macro_f1"] > self.best:
             self.best = metrics["val/mean_macro_f1"]
-            with atomic_dir(self.output_dir / BEST_DIR, overwrite=True) as tmp:
-                self.trainer.save_model(str(tmp))
-                write_json(tmp / SCORE_FILE, {"step": state.global_step, **metrics})
+            save_model_dir(trainer, self.output_dir / BEST_DIR, {SCORE_FILE: {"step": state.global_step, **metrics}})
             logger.info("new best checkpoint (mean macro-F1 %.4f) saved to %s", self.best, self.output_dir / BEST_DIR)
         return metrics
 

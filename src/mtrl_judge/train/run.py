@@ -9,6 +9,7 @@ progress bar, resume after a kill, DAPO dynamic sampling, and a collapse alarm. 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import yaml
@@ -19,9 +20,9 @@ from trl.trainer.callbacks import RichProgressCallback
 
 from ..backbone.load import load_backbone
 from ..errors import JudgeError
-from ..io import atomic_dir, atomic_file
+from ..io import atomic_file
 from ..rewards import get_reward, paper_reward_weights, task_accuracy_reward
-from .callbacks import FINAL_DIR, CollapseAlarmCallback, MetricsJsonlCallback, ValidationCallback
+from .callbacks import FINAL_DIR, CollapseAlarmCallback, MetricsJsonlCallback, ValidationCallback, save_model_dir
 from .config import Recipe, check_inputs
 from .data import build_mixture, to_grpo, to_sft
 from .dynamic_sampling import DynamicSamplingGRPOTrainer, DynamicSamplingSharedGRPOTrainer
@@ -94,6 +95,14 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
     return trainer
 
 
+def one_process_from_accelerate_cpu() -> bool:
+    """Whether `accelerate launch --cpu --num_processes N` (or a `distributed_type: MULTI_CPU` config) started this
+    lone process. accelerate 1.15 starts several CPU processes only through MPI (`--mpirun_hostfile`); without it
+    it runs the script once, with no error, setting MASTER_PORT (for N > 1) but no WORLD_SIZE."""
+    env = os.environ
+    return env.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_PORT" in env and "WORLD_SIZE" not in env
+
+
 def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Train per `recipe`; returns the output folder holding best/, final/ and metrics.jsonl.
 
@@ -101,21 +110,40 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     the steps since the last save (`save_steps`).
     """
     out = recipe.output_dir
+    args = recipe.trl
+    # Launched with several processes (torchrun, accelerate launch), every process runs this function; the
+    # launcher's process group already exists (TrainingArguments joined it when the recipe was parsed).
+    processes, main = args.world_size, args.process_index == 0
     last = get_last_checkpoint(str(out)) if out.is_dir() else None
     if last and not resume and not overwrite:
         raise JudgeError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it or --overwrite to start again")
-    if overwrite and not resume and out.is_dir():
-        import shutil
+    # The output folder is cleared and prepared by the main process alone; the others wait (each deleting it
+    # while another writes into it would lose files or fail).
+    if main:
+        if overwrite and not resume and out.is_dir():
+            import shutil
 
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "recipe.yaml") as f:
-        yaml.safe_dump({**recipe.values, "recipe_file": str(recipe.path)}, f, sort_keys=False)
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out / "recipe.yaml") as f:
+            yaml.safe_dump({**recipe.values, "recipe_file": str(recipe.path), "processes": processes}, f, sort_keys=False)
+    if processes == 1 and one_process_from_accelerate_cpu():
+        logger.warning("accelerate launch --cpu started one process, not several (it needs MPI for that): launch with "
+                       "--multi_gpu, or --config_file recipes/accelerate/cpu-2proc.yaml, or torchrun (docs/training.md)")
+    if processes > 1:
+        logger.info("process %d of %d (%s) ready", args.process_index, processes, args.distributed_state.backend)
+        if not main:  # one copy of every info line, from the main process (transformers' log_level_replica does this for its own)
+            logging.getLogger("mtrl_judge").setLevel(logging.WARNING)
+        args.distributed_state.wait_for_everyone()
     trainer = build_trainer(recipe)
     if resume and last:
         logger.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last if resume and last else None)
-    with atomic_dir(out / FINAL_DIR, overwrite=True) as tmp:
-        trainer.save_model(str(tmp))
+    save_model_dir(trainer, out / FINAL_DIR)  # every process: the save is collective under ZeRO-3 / FSDP
+    if processes > 1:
+        # Leave the launcher's process group before the interpreter exits. Left to exit-time cleanup, gloo now and
+        # then aborted a process of a finished run ("terminate called without an active exception", exit -6),
+        # so the launcher reported the run as failed.
+        trainer.accelerator.end_training()
     logger.info("finished: %s (best: %s)", out / FINAL_DIR, out / "best")
     return out
