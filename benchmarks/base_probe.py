@@ -31,9 +31,7 @@ GATE = {"count": 0.9, "exists": 0.9, "colour": 0.9, "symbol": 0.9, "blur": 0.8, 
 
 
 def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str = "cpu") -> dict:
-    model, processor = load_backbone(model_dir)
-    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    model.to(device=device, dtype=dtype)
+    model, processor = load_backbone(model_dir, device=device, dtype="auto")  # bfloat16 on a GPU, float32 on the CPU
     drawn = list(examples(n, seed, curriculum=False))
     right: dict[tuple[str, str], list[int]] = defaultdict(list)
     for start in range(0, len(drawn), batch_size):
@@ -41,8 +39,8 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
         prompts = [to_messages(ex, style)[0] for ex, style in batch]
         texts = [processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False) for prompt in prompts]
         images = [img for ex, _ in batch for img in ex.images]
-        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt").to(device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt").to(model.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=128, do_sample=False)
         decoded = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -63,7 +61,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=540, help="examples (a multiple of 36 gives every kind and style the same count)")
     parser.add_argument("--seed", type=int, default=12345, help="corpus seed; pretraining used 0")
     parser.add_argument("--batch-size", type=int, default=30)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
     result = probe(args.model, args.n, args.seed, args.batch_size, args.device)

@@ -45,8 +45,7 @@ def main() -> None:
         build_cache(tmp, args.model, n=args.n, seed=7, workers=1)
         drawing = args.n / (time.perf_counter() - start)
         data = CachedCorpus(tmp)
-        collate = PixelCollator(processor.image_processor, processor.tokenizer.pad_token_id,
-                                processor.tokenizer.convert_tokens_to_ids("<|image_pad|>"))
+        collate = PixelCollator.for_processor(processor)
         start = time.perf_counter()
         for i in range(0, len(data), args.batch_size):
             last = collate([data[j] for j in range(i, min(i + args.batch_size, len(data)))])

@@ -116,8 +116,7 @@ def test_cached_batches_equal_the_processors(tmp_path):
     _, processor = load_backbone(model_dir)
     cache = build_cache(tmp_path / "cache", model_dir, n=len(QUESTION_KINDS), seed=5, workers=1)
     data = CachedCorpus(cache)
-    collate = PixelCollator(processor.image_processor, processor.tokenizer.pad_token_id,
-                            processor.tokenizer.convert_tokens_to_ids("<|image_pad|>"))
+    collate = PixelCollator.for_processor(processor)
     drawn = list(examples(len(QUESTION_KINDS), seed=5))
     assert len(data) == len(drawn)
     for i in (0, 3, len(drawn) - 1):  # a one-image and a two-image (pair_count) example among them

@@ -203,6 +203,12 @@ class PixelCollator:
         self.pad_token_id = pad_token_id
         self.image_token_id = image_token_id
 
+    @classmethod
+    def for_processor(cls, processor) -> PixelCollator:
+        """The collator for a model's processor: its image processor, pad token and image token."""
+        tok = processor.tokenizer
+        return cls(processor.image_processor, tok.pad_token_id, tok.convert_tokens_to_ids("<|image_pad|>"))
+
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(it["ids"]) for it in items)
         input_ids = torch.full((len(items), longest), self.pad_token_id, dtype=torch.long)

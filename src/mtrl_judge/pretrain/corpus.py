@@ -176,16 +176,11 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
             question, focus = f"What shape is the {key} object?", f"The {key} object is a {answer}."
     elif kind == "support":
         floating = rng.random() < 0.3
-        if floating:
-            broken = _broken(rng, scene, geo, "float")
-            if broken is None:
-                return draw_example(rng, kind, geo, simple)
-            scene, change = broken
-            target = scene["objects"][change["object"]]
-            answer = "air"
-        else:
-            target = scene["objects"][int(rng.integers(len(scene["objects"])))]
-            answer = "ground" if target["support_y"] == scene["ground_y"] else "table"
+        picked = _pick_target(rng, scene, geo, floating)
+        if picked is None:
+            return draw_example(rng, kind, geo, simple)
+        scene, target = picked
+        answer = "air" if floating else "ground" if target["support_y"] == scene["ground_y"] else "table"
         question = f"Where is the {target['colour']} {target['shape']}: on the ground, on a table, or in the air?"
         focus = {"air": f"The {target['colour']} {target['shape']} hangs in the air with nothing under it.",
                  "ground": f"The {target['colour']} {target['shape']} stands on the ground.",
@@ -227,15 +222,10 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         focus = f"Everything has a {p['tint']} cast." if tinted else "The colours look ordinary."
     else:  # float
         floating = rng.random() < 0.5
-        target = None
-        if floating:
-            broken = _broken(rng, scene, geo, "float")
-            if broken is None:
-                return draw_example(rng, kind, geo, simple)
-            scene, change = broken
-            target = scene["objects"][change["object"]]
-        else:
-            target = scene["objects"][int(rng.integers(len(scene["objects"])))]
+        picked = _pick_target(rng, scene, geo, floating)
+        if picked is None:
+            return draw_example(rng, kind, geo, simple)
+        scene, target = picked
         question = f"Is the {target['colour']} {target['shape']} floating in the air?"
         answer = "yes" if floating else "no"
         focus = f"The {target['colour']} {target['shape']} {'hangs above its support' if floating else 'rests on its support'}."
@@ -244,6 +234,18 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
     reasoning = f"{desc} {focus}".strip()
     return Example(images=[image], question=question, answer=answer, reasoning=reasoning, choices=("yes", "no") if yes_no else None,
                    kind=kind)
+
+
+def _pick_target(rng: np.random.Generator, scene: dict, geo: Geometry, floating: bool) -> tuple[dict, dict] | None:
+    """(scene, object asked about): a random object as drawn, or, when `floating`, the scene with one object
+    lifted off its support and that object; None when this scene allows no float."""
+    if not floating:
+        return scene, scene["objects"][int(rng.integers(len(scene["objects"])))]
+    broken = _broken(rng, scene, geo, "float")
+    if broken is None:
+        return None
+    scene, change = broken
+    return scene, scene["objects"][change["object"]]
 
 
 def _broken(rng: np.random.Generator, scene: dict, geo: Geometry, kind: str) -> tuple[dict, dict] | None:

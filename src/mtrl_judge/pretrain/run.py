@@ -122,8 +122,7 @@ def pretrain(
         remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=data,
-                      data_collator=PixelCollator(processor.image_processor, processor.tokenizer.pad_token_id,
-                                                  processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")))
+                      data_collator=PixelCollator.for_processor(processor))
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback)
     trainer.add_callback(ThroughputCallback(batch_size))
