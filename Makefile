@@ -19,7 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/mtrl-judge reproduce --budget demo --out runs/demo
 
+# The default suite: ruff first (rules in pyproject's [tool.ruff]), then pytest; pyproject's addopts deselect
+# the `slow` (minutes: the smoke reproduction, more multi-process runs, the README walk) and `gpu` tests.
+# CI (.ci/run) runs both test targets.
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)

@@ -44,7 +44,7 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=128, do_sample=False)
         decoded = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        for (ex, style), text in zip(batch, decoded):
+        for (ex, style), text in zip(batch, decoded, strict=True):
             # the project's one parser, with the true answer as the only valid choice: exact match or None
             right[(ex.kind, style)].append(int(parse_verdict(text, [ex.answer]) is not None))
     kinds = {k: {s: round(sum(h) / len(h), 3) for s in ("reason", "direct") if (h := right.get((k, s)))}
@@ -58,7 +58,8 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/base-small-p8")
-    parser.add_argument("--n", type=int, default=540, help="examples (a multiple of 36 gives every kind and style the same count)")
+    parser.add_argument("--n", type=int, default=540,
+                        help="examples (a multiple of 36 gives every kind and style the same count)")
     parser.add_argument("--seed", type=int, default=12345, help="corpus seed; pretraining used 0")
     parser.add_argument("--batch-size", type=int, default=30)
     parser.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")

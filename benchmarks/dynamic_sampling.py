@@ -108,7 +108,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
-    import mtrl_judge  # noqa: F401  (registers the processor)
+    import mtrl_judge.backbone  # noqa: F401  (registers the processor)
 
     model_dir = args.model_dir
     if model_dir is None:

@@ -6,7 +6,7 @@ apply the chat template, run the processor and call model.generate. Run:
 
     .venv/bin/python benchmarks/eval_throughput.py [--model DIR] [--n 64] [--batch-size 32]
 
-Prints judgments/s for each and the ratio (goal in issue 5: at least 5x).
+Prints judgments/s for each and the ratio (the goal: at least 5x).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def scenes(n: int) -> list[JudgeRequest]:
 def one_at_a_time(model, processor, requests, max_new_tokens: int) -> list[str]:
     completions = []
     for r in requests:
-        text = processor.apply_chat_template(render({"task": r.task, "text": r.text}, "reason"), add_generation_prompt=True, tokenize=False)
+        text = processor.apply_chat_template(render({"task": r.task, "text": r.text}, "reason"), add_generation_prompt=True,
+                                             tokenize=False)
         inputs = processor(text=[text], images=list(r.images), return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
@@ -71,7 +72,7 @@ def main() -> None:
         t = time.perf_counter()
         ours_out += [v.completion for v in judge.judge_many(part)]
         t_ours += time.perf_counter() - t
-    same = sum(a == b for a, b in zip(loop_out, ours_out))
+    same = sum(a == b for a, b in zip(loop_out, ours_out, strict=True))
     print(f"examples: {args.n}, max_new_tokens {args.max_new_tokens}, model {model_dir}")
     print(f"one-at-a-time transformers generate: {args.n / t_loop:7.1f} judgments/s ({t_loop:.1f} s)")
     print(f"mtrl-judge Judge, batch {args.batch_size}:       {args.n / t_ours:7.1f} judgments/s ({t_ours:.1f} s)")

@@ -40,10 +40,9 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    import mtrl_judge  # noqa: F401  (registers the processor)
     from mtrl_judge.backbone import load_backbone
     from mtrl_judge.prompts import render
-    from mtrl_judge.rewards import paper_rewards
+    from mtrl_judge.rewards import get_reward, paper_reward_weights
     from mtrl_judge.train.fast_grpo import GroupSharedGRPOTrainer
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
@@ -61,7 +60,7 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
             "task": "seetrue",
             "label": "yes" if colour == claim else "no",
         })  # fmt: skip
-    funcs, weights = paper_rewards(0.2)
+    funcs, weights = [get_reward("format"), get_reward("accuracy")], paper_reward_weights(0.2)
     # The paper's rewards are 0 for a randomly initialised judge (it never writes the answer format), which would
     # make the loss 0 and the reward comparison empty; a dense length reward gives both runs something to learn.
     funcs, weights = funcs + [length_reward], weights + [1.0]
@@ -162,7 +161,7 @@ def summarise(results: list[dict]) -> None:
             "rewards_run0": runs[0]["rewards"],
         }
     rounds = [o["steps"] for o in by_kind["ours"]], [t["steps"] for t in by_kind["trl"]]
-    round_ratios = [med([s["total"] for s in o]) / med([s["total"] for s in t]) for o, t in zip(*rounds)]
+    round_ratios = [med([s["total"] for s in o]) / med([s["total"] for s in t]) for o, t in zip(*rounds, strict=True)]
     print(f"{'':8}{'s/step':>9}{'cpu s':>8}{'gen':>8}{'fwd':>8}{'other':>8}{'peak MiB':>10}{'reward':>9}  per-run s/step")
     for kind in ("trl", "ours"):
         o = out[kind]

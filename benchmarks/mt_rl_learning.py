@@ -1,17 +1,17 @@
 """Does MT-RL-Judge learn? Validation macro-F1 of the base before and after multi-task GRPO.
 
-Trains recipes/cpu/mt-rl-judge.yaml from the committed base on the demo world (or, with --run,
+Trains src/mtrl_judge/recipes/cpu/mt-rl-judge.yaml from the committed base on the demo world (or, with --run,
 takes a finished run, e.g. the one `make demo` trained) and scores the base, the final checkpoint
 and the best one (selected on validation during training) on the SAME validation rows, greedy,
 reason style, with the validation rows, judge settings and metric the trainer uses:
 
-    .venv/bin/mtrl-judge world generate --size demo --out runs/world-demo
-    .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small-p8] [--world runs/world-demo]
+    .venv/bin/mtrl-judge world generate --size demo --out runs/demo/world
+    .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small-p8] [--world runs/demo/world]
     .venv/bin/python benchmarks/mt_rl_learning.py --run runs/demo/runs/mt-rl-judge --world runs/demo/world
 
 Prints per-task macro-F1 and the share of the most frequent answer, unparseable counted as one (a judge that answers one
 constant choice scores the macro-F1 of a constant classifier, not judgment), then the change of
-the mean (the claim of issue 4). "best" is selected on these rows' validation split, so it is an
+the mean (the claim under test: training raises it). "best" is selected on these rows' validation split, so it is an
 optimistic figure; "final" is not selected.
 """
 
@@ -25,12 +25,13 @@ from pathlib import Path
 from mtrl_judge.backbone import load_backbone
 from mtrl_judge.evaluate.metrics import classification_metrics
 from mtrl_judge.judge import Judge
+from mtrl_judge.recipes import recipe_file
 from mtrl_judge.tasks import get_task
 from mtrl_judge.train.callbacks import BEST_DIR, FINAL_DIR, ValidationCallback
 from mtrl_judge.train.config import load_recipe
 from mtrl_judge.train.run import train
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "cpu" / "mt-rl-judge.yaml"
+RECIPE = recipe_file("cpu/mt-rl-judge.yaml")
 
 
 def score(validator: ValidationCallback, model_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
@@ -52,7 +53,7 @@ def score(validator: ValidationCallback, model_dir: Path) -> tuple[dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, default=Path("models/base-small-p8"))
-    parser.add_argument("--world", type=Path, default=Path("runs/world-demo"))
+    parser.add_argument("--world", type=Path, default=Path("runs/demo/world"))
     parser.add_argument("--out", type=Path, default=Path("runs/bench-mt-rl"))
     parser.add_argument("--run", type=Path, default=None, help="a finished MT-RL-Judge run folder: score it instead of training")
     parser.add_argument("--steps", type=int, default=250)

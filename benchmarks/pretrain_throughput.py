@@ -57,7 +57,8 @@ def main() -> None:
     step = time.perf_counter() - start
     print(f"batch preparation, {args.n} examples in batches of {args.batch_size}, {torch.get_num_threads()} threads:")
     print(f"  processor per batch   {per_batch:9.1f} examples/s")
-    print(f"  cached (PixelCollator){cached:9.1f} examples/s   (drawing the cache once: {drawing:.1f} examples/s, rendering included)")
+    print(f"  cached (PixelCollator){cached:9.1f} examples/s   "
+          f"(drawing the cache once: {drawing:.1f} examples/s, rendering included)")
     print(f"  ratio cached / per-batch: {cached / per_batch:.1f}x")
     print(f"  for scale: one forward+backward step of {args.model} on this machine: {step:.2f} s "
           f"({args.batch_size / step:.1f} examples/s)")

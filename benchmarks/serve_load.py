@@ -3,7 +3,7 @@
 Starts `python -m mtrl_judge.serve` (the `small` preset unless --model is given) on 127.0.0.1 in a
 subprocess, sends pointwise seetrue requests through JudgeClient from N client threads, and
 reports throughput and p50/p99 latency for each N, the batch sizes the server used (from
-/metrics), and throughput(16)/throughput(1) (goal in issue 7: at least 4x on 2 CPU cores, with
+/metrics), and throughput(16)/throughput(1) (the goal: at least 4x on 2 CPU cores, with
 zero failed requests). Every phase is bounded in requests and seconds; the server is stopped
 with SIGTERM at the end. Run:
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-import mtrl_judge  # noqa: F401  (registers the processor, as every user import does)
-from mtrl_judge.backbone import build_backbone
+from mtrl_judge.backbone import build_backbone  # importing it registers the processor, as every model loader does
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +50,7 @@ def write_data_folder(root: Path, tasks=("seetrue", "agin-tech", "mjbench-alignm
     splits = {}
     for task_name in tasks:
         task = get_task(task_name)
-        for split, n in zip(("train", "validation", "test"), sizes):
+        for split, n in zip(("train", "validation", "test"), sizes, strict=True):
             rows = []
             for i in range(n):
                 positive = i % 2 == 0

@@ -21,6 +21,7 @@ from mtrl_judge.data.adapters import ADAPTERS, REPORT_FILE, TASKS_FILE, add_impo
 from mtrl_judge.data.dataset import available_tasks, load_task_split
 from mtrl_judge.data.schema import SPLITS
 from mtrl_judge.evaluate.runner import EvalSettings, evaluate
+from mtrl_judge.requests import RequestLimits, prepare_request
 from mtrl_judge.tasks import get_task
 
 MAKERS = {
@@ -385,6 +386,9 @@ class FakeJudge(Judge):
         self.answer = answer
         self.style, self.name, self.batch_size, self.max_pixels, self.max_new_tokens = "reason", "fake", 4, 10**7, 8
 
+    def prepare(self, request, where=""):  # the request check without a tokenizer
+        return prepare_request(request, RequestLimits(max_pixels=10**7), where)
+
     def generate_scored(self, batch, **kwargs):
         texts = [self.answer(r) if callable(self.answer) else self.answer for r in batch]
         return [(t, 0.9 if "<answer>yes" in t or "<answer>1" in t else 0.1) for t in texts]
@@ -439,6 +443,9 @@ def test_imported_folder_trains(tmp_path, tiny_model_dir):
         "val_max_new_tokens": 4,
         "save_steps": 2,
         "report_to": "none",
+        "use_cpu": True,
+        "bf16": False,
+        "activation_checkpointing": False,
     }
     path = tmp_path / "recipe.yaml"
     path.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in recipe.items()))

@@ -66,7 +66,8 @@ def test_moe_preset_builds_and_generates(tmp_path):
     model, processor = load_backbone(path)
     assert type(model).__name__ == "Qwen3VLMoeForConditionalGeneration"
     text = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Is it red?"}]}], add_generation_prompt=True, tokenize=False
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Is it red?"}]}], add_generation_prompt=True,
+        tokenize=False,
     )
     inputs = processor(text=[text], images=[Image.new("RGB", (64, 64), "red")], return_tensors="pt")
     assert model.generate(**inputs, max_new_tokens=3, do_sample=False).shape[1] > inputs["input_ids"].shape[1]
@@ -85,7 +86,8 @@ def test_refuses_a_non_empty_output_folder(tmp_path):
     [
         (lambda p: None, "model folder not found"),
         (lambda p: p.mkdir(), "no config.json"),
-        (lambda p: (p.mkdir(), (p / "config.json").write_text(json.dumps({"model_type": "gpt2"}))), "not a vision-language model"),
+        (lambda p: (p.mkdir(), (p / "config.json").write_text(json.dumps({"model_type": "gpt2"}))),
+         "not a vision-language model"),
         (lambda p: (p.mkdir(), (p / "config.json").write_text("{oops")), "cannot read"),
     ],
 )

@@ -32,7 +32,8 @@ def test_qwen3_vl_checkpoint_naming_the_stock_processor(tiny_model_dir, tmp_path
     _as_stock_checkpoint(folder, "Qwen3VLProcessor")
     model, processor = load_backbone(folder)
     assert hasattr(processor, "image_processor") and processor.tokenizer.padding_side == "left"
-    verdict = Judge(model, processor, max_new_tokens=4).judge(images=[Image.new("RGB", (64, 64), "red")], text="red", task="seetrue")
+    verdict = Judge(model, processor, max_new_tokens=4).judge(images=[Image.new("RGB", (64, 64), "red")], text="red",
+                                                              task="seetrue")
     assert verdict.task == "seetrue"
 
 
@@ -47,7 +48,8 @@ def test_qwen2_5_vl_checkpoint(tmp_path):
         vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2, window_size=56, fullatt_block_indexes=[0]),
         image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"), video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"), vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
     )
     folder = tmp_path / "qwen2.5-vl"
     Qwen2_5_VLForConditionalGeneration(config).save_pretrained(folder)
@@ -57,7 +59,8 @@ def test_qwen2_5_vl_checkpoint(tmp_path):
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     judge = Judge(model, processor, max_new_tokens=4)
     verdicts = judge.judge_many(
-        [{"task": "mjbench-alignment", "images": [Image.new("RGB", (56, 56), "red"), Image.new("RGB", (56, 84), "blue")], "text": "red"}]
+        [{"task": "mjbench-alignment", "images": [Image.new("RGB", (56, 56), "red"), Image.new("RGB", (56, 84), "blue")],
+          "text": "red"}]
     )
     assert verdicts[0].task == "mjbench-alignment"
 

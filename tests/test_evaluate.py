@@ -4,12 +4,15 @@ import json
 import random
 
 import pytest
+from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score
 
 from mtrl_judge import Judge, JudgeError
 from mtrl_judge.cli import main
 from mtrl_judge.evaluate.metrics import accuracy, confusion, macro_f1, parse_failure_rate
 from mtrl_judge.evaluate.runner import RESULTS_FILE, EvalSettings, evaluate, run_eval
+from mtrl_judge.judge import JudgeRequest
+from mtrl_judge.requests import RequestLimits, prepare_request
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -35,12 +38,23 @@ def test_unparseable_verdicts_count_as_wrong_not_dropped():
         "yes": {"yes": 1, "no": 0, "invalid": 1}, "no": {"yes": 1, "no": 1, "invalid": 0}}
 
 
+class FakeTokenizer:
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": text.split()}
+
+
 class FakeJudge(Judge):
     """Answers a fixed completion (or a function of the request), without a model."""
 
     def __init__(self, answer):
+        from types import SimpleNamespace
+
+        super().__init__(SimpleNamespace(config=None), SimpleNamespace(tokenizer=FakeTokenizer()), max_new_tokens=8, batch_size=4,
+                         max_pixels=10**7, name="fake")
         self.answer = answer
-        self.style, self.name, self.batch_size, self.max_pixels, self.max_new_tokens = "reason", "fake", 4, 10**7, 8
+
+    def prepare(self, request, where=""):  # the request check without a tokenizer
+        return prepare_request(request, RequestLimits(max_pixels=10**7), where)
 
     def generate_scored(self, batch, **kwargs):
         texts = [self.answer(r) if callable(self.answer) else self.answer for r in batch]
@@ -98,7 +112,6 @@ def test_bad_data_fails_early(tiny_data_dir, settings, message):
 
 def test_labels_outside_the_choices_fail_naming_task_and_split(tmp_path):
     import datasets
-
     from conftest import write_data_folder
 
     root = write_data_folder(tmp_path / "data", tasks=("seetrue",))
@@ -120,7 +133,8 @@ def test_killed_eval_leaves_no_results(tiny_data_dir, tmp_path):
 
 def test_eval_cli_end_to_end(tiny_model_dir, tiny_data_dir, tmp_path):
     out = tmp_path / "eval"
-    assert main(["eval", "--model", str(tiny_model_dir), "--data", str(tiny_data_dir), "--out", str(out), "--max-new-tokens", "4"]) == 0
+    assert main(["eval", "--model", str(tiny_model_dir), "--data", str(tiny_data_dir), "--out", str(out),
+                 "--max-new-tokens", "4"]) == 0
     results = json.loads((out / RESULTS_FILE).read_text())
     assert set(results["tasks"]) == {"seetrue", "agin-tech", "mjbench-alignment"}
     lines = (out / "predictions.jsonl").read_text().splitlines()
@@ -128,22 +142,20 @@ def test_eval_cli_end_to_end(tiny_model_dir, tiny_data_dir, tmp_path):
     assert main(["eval", "--model", str(tiny_model_dir), "--data", str(tiny_data_dir), "--out", str(out), "--tasks", "nope"]) == 2
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_correlations_and_auc_match_scipy_and_sklearn(seed):
-    from scipy.stats import kendalltau, spearmanr
-    from sklearn.metrics import roc_auc_score
-
+def test_correlations_and_auc_pinned_by_hand():
+    """scipy and sklearn compute these; the values are worked out by hand on small inputs."""
     from mtrl_judge.evaluate.metrics import kendall_tau_b, roc_auc, spearman
 
-    rng = random.Random(seed)
-    n = rng.randint(5, 80)
-    x = [rng.choice([0.1, 0.2, 0.5, 0.7, rng.random()]) for _ in range(n)]  # ties on purpose
-    y = [rng.randint(1, 7) for _ in range(n)]
-    assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic)
-    assert kendall_tau_b(x, y) == pytest.approx(kendalltau(x, y).statistic)
-    labels = [rng.random() < 0.4 for _ in range(n)]
-    if 0 < sum(labels) < n:
-        assert roc_auc(labels, x) == pytest.approx(roc_auc_score(labels, x))
+    # one swapped neighbour pair: rho = 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15) = 0.8; tau = (5 - 1) / 6
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert kendall_tau_b([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(2 / 3)
+    # ties: x ranks (1.5, 1.5, 3) against (1, 2, 3) give rho = 1.5 / sqrt(1.5 * 2); tau-b = 2 / sqrt(2 * 3)
+    assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(3**0.5 / 2)
+    assert kendall_tau_b([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / 6**0.5)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None and kendall_tau_b([1, 2, 3], [5, 5, 5]) is None
+    # positives 0.9, 0.4, 0.5 against negatives 0.5, 0.1: 4 wins, 1 tie (counts half) and 1 loss of 6 pairs
+    assert roc_auc([True, True, True, False, False], [0.9, 0.4, 0.5, 0.5, 0.1]) == pytest.approx(4.5 / 6)
+    assert roc_auc([True, True], [0.2, 0.3]) is None
 
 
 def test_score_metrics_leave_out_missing_and_explain_undefined():
@@ -168,3 +180,99 @@ def test_mjbench_protocols_count_swapped_disagreements_as_ties():
     m = _mjbench_protocols(gold, first, consistent)
     assert m["accuracy/ties_wrong"] == 0.25 and m["accuracy/no_ties"] == 0.5 and m["tie_rate"] == 0.5
     assert _mjbench_protocols(["1"], ["1"], [False])["accuracy/no_ties"] is None
+
+
+def test_majority_baseline_is_the_macro_f1_of_a_constant_answer():
+    from mtrl_judge.evaluate.metrics import majority_macro_f1
+
+    # always "yes" on 3 yes / 1 no: F1(yes) = 2*3 / (2*3 + 1) = 6/7, F1(no) = 0, mean 3/7
+    assert majority_macro_f1(["yes", "yes", "no", "yes"], ("yes", "no")) == pytest.approx(3 / 7)
+    # a tie goes to the first choice; both orders of a pairwise task pooled are balanced: 1/3
+    assert majority_macro_f1(["1", "2"], ("1", "2")) == pytest.approx(1 / 3)
+
+
+def test_bootstrap_interval_is_deterministic_and_matches_a_plain_loop():
+    import numpy as np
+
+    from mtrl_judge.evaluate.metrics import bootstrap_macro_f1
+
+    rng = random.Random(3)
+    gold = [rng.choice("yn") for _ in range(40)]
+    pred = [g if rng.random() < 0.7 else rng.choice(["y", "n", None]) for g in gold]
+    low, high = bootstrap_macro_f1(gold, pred, ("y", "n"), resamples=200, seed=7)
+    assert (low, high) == bootstrap_macro_f1(gold, pred, ("y", "n"), resamples=200, seed=7)
+    assert low < macro_f1(gold, pred, ("y", "n")) < high
+    # the same draws, scored one by one with the hand-written macro_f1
+    draws = np.random.default_rng(7).integers(0, 40, size=(200, 40))
+    stats = [macro_f1([gold[i] for i in d], [pred[i] for i in d], ("y", "n")) for d in draws]
+    assert (low, high) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])))
+
+
+def test_bootstrap_draws_both_orders_of_a_pair_together():
+    import numpy as np
+
+    from mtrl_judge.evaluate.metrics import bootstrap_macro_f1
+
+    rng = random.Random(5)
+    first_gold = [rng.choice("12") for _ in range(30)]
+    gold = first_gold + [{"1": "2", "2": "1"}[g] for g in first_gold]  # the swapped order's labels
+    pred = [rng.choice(["1", "1", "2", None]) for _ in gold]  # a position-biased judge
+    rows = list(range(30)) * 2
+    low, high = bootstrap_macro_f1(gold, pred, ("1", "2"), rows=rows, resamples=300, seed=1)
+    draws = np.random.default_rng(1).integers(0, 30, size=(300, 30))
+    picked = [[i + order for i in d for order in (0, 30)] for d in draws]  # each drawn pair brings both of its verdicts
+    stats = [macro_f1([gold[i] for i in p], [pred[i] for i in p], ("1", "2")) for p in picked]
+    assert (low, high) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])))
+
+
+def test_judge_orders_keeps_the_two_orders_apart_and_judge_many_averages_them(tiny_data_dir):
+    from mtrl_judge.judge import both_orders_score
+
+    judge = FakeJudge("<think>x</think><answer>1</answer>")
+    images = [Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")]
+    bad = JudgeRequest(task="mjbench-alignment", images=[b"not an image", images[1]], text="a red square")
+    good = JudgeRequest(task="mjbench-alignment", images=images, text="a red square")
+    point = JudgeRequest(task="seetrue", images=images[:1], text="a red square")
+    invalid = []
+    judged = judge.judge_orders([good, bad, point], on_invalid=lambda i, e: invalid.append((i, str(e))))
+    assert judged[1] is None and invalid[0][0] == 1 and "not a readable image" in invalid[0][1]
+    (given, swapped), (single, none) = judged[0], judged[2]
+    assert given.choice == swapped.choice == "1" and none is None and single.choice is None
+    [verdict] = judge.judge_many([good])
+    assert verdict.choice == "1" and verdict.score == pytest.approx(both_orders_score(0.9, 0.9)) == pytest.approx(0.5)
+    with pytest.raises(JudgeError, match="not a readable image"):
+        judge.judge_orders([good, bad])
+
+
+def test_an_unreadable_image_skips_its_row_only(tmp_path, caplog):
+    import logging
+
+    import datasets
+
+    from mtrl_judge.data.schema import FEATURES
+
+    rows = [{"id": f"r{i}", "task": "seetrue", "images": [{"bytes": image_bytes(colour), "path": None}], "text": "a red square",
+             "label": "yes" if colour == "red" else "no", "source": "test", "score": None, "meta": "{}"}
+            for i, colour in enumerate(["red", "blue", "red", "blue"])]
+    rows[2]["images"] = [{"bytes": b"truncated", "path": "broken.png"}]
+    split = datasets.Dataset.from_list(rows, features=FEATURES)
+    datasets.DatasetDict({"test": split}).save_to_disk(str(tmp_path / "data" / "seetrue"))
+
+    def red_is_yes(request):
+        return "<think>x</think><answer>" + ("yes" if request.images[0].getpixel((0, 0)) == (255, 0, 0) else "no") + "</answer>"
+
+    with caplog.at_level(logging.WARNING, logger="mtrl_judge.evaluate.runner"):
+        results, predictions = evaluate(FakeJudge(red_is_yes), tmp_path / "data", EvalSettings(), progress=False)
+    m = results["tasks"]["seetrue"]
+    assert m["skipped"] == 1 and m["n"] == 3 and m["macro_f1"] == 1.0
+    assert [p["id"] for p in predictions] == ["r0", "r1", "r3"]
+    assert any("test/seetrue row r2 skipped" in r.getMessage() and "broken.png" in r.getMessage() for r in caplog.records)
+    assert m["macro_f1/ci95_high"] == 1.0 and m["baseline/majority_macro_f1"] == pytest.approx(2 / 5)  # always "no": 2 of 3
+
+
+def image_bytes(colour: str) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -13,7 +13,7 @@ from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
 from mtrl_judge.backbone import load_backbone
 from mtrl_judge.prompts import render
-from mtrl_judge.rewards import paper_rewards
+from mtrl_judge.rewards import get_reward, paper_reward_weights
 from mtrl_judge.train.fast_grpo import GroupSharedGRPOTrainer, group_rows
 
 # Three distinct prompts; the first two have identical token ids and differ only by their image.
@@ -34,7 +34,7 @@ def _rows(n=4):
 
 def _trainer(model_dir, tmp_path, **config):
     model, processor = load_backbone(model_dir)
-    funcs, weights = paper_rewards(0.2)
+    funcs, weights = [get_reward("format"), get_reward("accuracy")], paper_reward_weights(0.2)
     defaults = dict(
         output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, per_device_train_batch_size=8, num_generations=4,
         max_completion_length=8, max_steps=1, report_to=[], reward_weights=weights, save_strategy="no", disable_tqdm=True,
@@ -65,7 +65,7 @@ def _training_batch(trainer, completion_len=7):
     images = [[Image.new("RGB", (96, 96), SPECS[k][1])] for k in order]
     prompts = [
         prepare_multimodal_messages(render({"task": "seetrue", "text": SPECS[k][0]}, "reason"), images=img)
-        for k, img in zip(order, images)
+        for k, img in zip(order, images, strict=True)
     ]
     texts = [apply_chat_template({"prompt": p}, processor)["prompt"] for p in prompts]
     processor.tokenizer.padding_side = "left"
@@ -132,7 +132,8 @@ def test_forward_falls_back_without_repeated_prompts(tiny_model_dir, tmp_path):
     batch = _training_batch(trainer)
     kwargs = batch["kwargs"]
     # One row per distinct prompt (ids and image); every row here has one image of the same size.
-    keys = [(tuple(ids), k) for ids, k in zip(batch["input_ids"][:, : -batch["logits_to_keep"]].tolist(), _shuffled_order())]
+    keys = [(tuple(ids), k)
+            for ids, k in zip(batch["input_ids"][:, : -batch["logits_to_keep"]].tolist(), _shuffled_order(), strict=True)]
     rows = group_rows(keys)[0]
     patches = int(kwargs["image_grid_thw"][0].prod())
     pixel_values = torch.cat([kwargs["pixel_values"][r * patches : (r + 1) * patches] for r in rows])
@@ -195,3 +196,44 @@ def test_two_step_training_run(tiny_model_dir, tmp_path):
     assert trainer.shared_stats["generate_shared"] == 2
     assert trainer.shared_stats["forward_shared"] == 2
     assert trainer.shared_stats["generate_parent"] == trainer.shared_stats["forward_parent"] == 0
+
+
+@pytest.mark.parametrize("version, supported", [("1.16.0", True), ("1.16.3", True), ("1.16.0.dev0", True),
+                                                ("1.17.0", False), ("1.15.2", False), ("2.0.0", False), ("unknown", False)])
+def test_shared_prompt_needs_the_trl_release_it_was_written_for(monkeypatch, version, supported):
+    import trl
+
+    from mtrl_judge.train.fast_grpo import shared_prompt_supported
+
+    monkeypatch.setattr(trl, "__version__", version)
+    ok, why = shared_prompt_supported()
+    assert ok is supported
+    assert why == "" if supported else f"TRL {version} is installed" in why and "1.16.x" in why
+
+
+@pytest.mark.parametrize("dynamic_sampling", [False, True])
+def test_other_trl_releases_fall_back_to_trls_trainer(
+    monkeypatch, caplog, tiny_model_dir, tiny_data_dir, tmp_path, dynamic_sampling
+):
+    import json
+
+    import trl
+
+    from mtrl_judge.train.config import load_recipe
+    from mtrl_judge.train.dynamic_sampling import DynamicSamplingGRPOTrainer
+    from mtrl_judge.train.run import build_trainer
+
+    fields = {
+        "method": "grpo", "model": str(tiny_model_dir), "data": str(tiny_data_dir), "tasks": ["seetrue"],
+        "output_dir": str(tmp_path / "run"), "max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 4,
+        "max_completion_length": 8, "report_to": "none", "dynamic_sampling": dynamic_sampling,
+        "use_cpu": True, "bf16": False, "gradient_checkpointing": False,
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in fields.items()))
+    monkeypatch.setattr(trl, "__version__", "1.17.0")
+    with caplog.at_level("WARNING", logger="mtrl_judge"):
+        trainer = build_trainer(load_recipe(path))
+    assert not isinstance(trainer, GroupSharedGRPOTrainer)
+    assert type(trainer) is (DynamicSamplingGRPOTrainer if dynamic_sampling else GRPOTrainer)
+    assert "share_prompt is off" in caplog.text and "TRL 1.17.0 is installed" in caplog.text

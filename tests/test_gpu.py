@@ -70,7 +70,7 @@ def gpu_recipe(tmp_path, tiny_model_dir, tiny_data_dir):
             "method": method, "model": str(tiny_model_dir), "data": str(tiny_data_dir), "tasks": ["seetrue", "agin-tech"],
             "output_dir": str(tmp_path / f"run-{method}"), "max_steps": 2, "per_device_train_batch_size": 4,
             "learning_rate": 1e-2, "val_every": 2, "val_max_examples": 4, "val_max_new_tokens": 8, "save_steps": 1,
-            "report_to": "none", "use_cpu": False, "bf16": True, "gradient_checkpointing": False,
+            "report_to": "none", "use_cpu": False, "bf16": True, "activation_checkpointing": False, "logging_steps": 1,
         }
         if method == "grpo":
             fields.update(num_generations=4, max_completion_length=8, use_vllm=False,

@@ -29,7 +29,8 @@ def test_judge_one_and_many(tiny_judge, image_files):
 
 
 def test_judge_parses_with_the_shared_parser(tiny_judge, image_files, monkeypatch):
-    monkeypatch.setattr(Judge, "generate_scored", lambda self, batch: [("<think>It is red.</think><answer>Yes</answer>", 0.75)] * len(batch))
+    monkeypatch.setattr(Judge, "generate_scored",
+                        lambda self, batch: [("<think>It is red.</think><answer>Yes</answer>", 0.75)] * len(batch))
     verdict = tiny_judge.judge(images=[image_files["red"]], text="a red circle", task="seetrue")
     assert (verdict.choice, verdict.valid, verdict.reasoning, verdict.score) == ("yes", True, "It is red.", 0.75)
 
@@ -95,9 +96,12 @@ def test_cli_good_jsonl(tiny_model_dir, image_files, tmp_path):
     ]
     source = _jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
-    assert main(["judge", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(out), "--max-new-tokens", "4"]) == 0
+    assert main(["judge", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(out),
+                 "--max-new-tokens", "4"]) == 0
     written = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["line"], r["id"], r["task"]) for r in written] == [(1, "a", "seetrue"), (2, "b", "mjbench-alignment"), (3, "c", "agin-nat")]
+    assert [(r["line"], r["id"], r["task"]) for r in written] == [
+        (1, "a", "seetrue"), (2, "b", "mjbench-alignment"), (3, "c", "agin-nat")
+    ]
 
 
 def test_cli_bad_jsonl_reports_lines_and_still_judges_good_rows(tiny_model_dir, image_files, tmp_path, capsys):
@@ -116,7 +120,8 @@ def test_cli_bad_jsonl_reports_lines_and_still_judges_good_rows(tiny_model_dir, 
     code = main(["judge", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(out), "--max-new-tokens", "4"])
     assert code == 1
     err = capsys.readouterr().err
-    for line, reason in [(2, "not valid JSON"), (3, "unknown task"), (4, "takes 1 image"), (5, "gone.png: image file not found"), (8, "JSON object")]:
+    for line, reason in [(2, "not valid JSON"), (3, "unknown task"), (4, "takes 1 image"), (5, "gone.png: image file not found"),
+                         (8, "JSON object")]:
         assert f"in.jsonl:{line}: " in err and reason in err
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["ok1", "ok2"]
 
@@ -144,7 +149,8 @@ def test_cli_not_a_vlm_folder_without_traceback(tmp_path, image_files):
     (tmp_path / "gpt").mkdir()
     (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     result = subprocess.run(
-        [sys.executable, "-m", "mtrl_judge.cli", "judge", "--model", str(tmp_path / "gpt"), "--image", str(image_files["red"]), "--text", "x"],
+        [sys.executable, "-m", "mtrl_judge.cli", "judge", "--model", str(tmp_path / "gpt"), "--image", str(image_files["red"]),
+         "--text", "x"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
@@ -159,3 +165,11 @@ def test_cli_backbone_build_and_tasks(tmp_path, capsys):
     assert main(["tasks"]) == 0
     names = [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()]
     assert "seetrue" in names and "mjbench-safety" in names
+
+
+def test_a_checkpoint_folder_is_named_with_its_run(tmp_path):
+    from mtrl_judge.judge import model_name
+
+    assert model_name(tmp_path / "runs" / "mt-rl-judge" / "best") == "mt-rl-judge/best"
+    assert model_name(tmp_path / "runs" / "sft" / "checkpoint-50") == "sft/checkpoint-50"
+    assert model_name(tmp_path / "models" / "base-small-p8") == "base-small-p8"

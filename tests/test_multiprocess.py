@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mtrl_judge.recipes import recipe_file
 from mtrl_judge.train.callbacks import BEST_DIR, FINAL_DIR, METRICS_FILE, SCORE_FILE
 
 REPO = Path(__file__).parents[1]
-ACCELERATE_CPU = REPO / "recipes" / "accelerate" / "cpu-2proc.yaml"
+ACCELERATE_CPU = recipe_file("accelerate/cpu-2proc.yaml")
 STEPS = 4
 
 
@@ -38,6 +39,8 @@ def _recipe(tmp_path: Path, model: Path, data: Path, method: str) -> Path:
         "method": method, "model": str(model), "data": str(data), "tasks": ["seetrue", "agin-tech"],
         "output_dir": str(tmp_path / "run"), "max_steps": STEPS, "learning_rate": 1e-2, "val_every": 1,
         "val_max_examples": 2, "val_max_new_tokens": 4, "save_steps": 2, "report_to": "none", "disable_tqdm": True,
+        "use_cpu": True, "bf16": False, "activation_checkpointing": False, "logging_steps": 1,
+        "keep_checkpoints": True,  # the kill below is simulated on a finished run: its checkpoints must keep their states
     }  # fmt: skip
     if method == "grpo":
         # 4 completions per process = one group of 4 each; dynamic sampling decides from rewards gathered across
@@ -70,7 +73,13 @@ def _check_run(out: Path, stderr: str) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("method, launcher", [("sft", "torchrun"), ("grpo", "torchrun"), ("grpo", "accelerate")])
+# GRPO under torchrun (the main job's trainer, the saves, validation and best checkpoint coordinated across ranks)
+# runs by default; SFT and the accelerate launcher go through the same coordination code and take 35-50 s each.
+@pytest.mark.parametrize("method, launcher", [
+    pytest.param("sft", "torchrun", marks=pytest.mark.slow),
+    ("grpo", "torchrun"),
+    pytest.param("grpo", "accelerate", marks=pytest.mark.slow),
+])
 def test_two_processes_train_and_resume(tmp_path, tiny_model_dir, tiny_data_dir, method, launcher):
     recipe = _recipe(tmp_path, tiny_model_dir, tiny_data_dir, method)
     out = tmp_path / "run"

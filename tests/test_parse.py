@@ -11,7 +11,8 @@ from mtrl_judge.prompts.parse import Verdict
 YES_NO = ("yes", "no")
 # Text made of the characters that matter to the parser: tags, letters of the choices, whitespace.
 TAGGY = st.lists(
-    st.sampled_from(["<answer>", "</answer>", "<think>", "</think>", "yes", "no", "YES", " ", "\n", "1", "2", "<", ">", "/", "x"]),
+    st.sampled_from(["<answer>", "</answer>", "<think>", "</think>", "yes", "no", "YES", " ", "\n", "1", "2", "<", ">", "/",
+                     "x"]),
     max_size=12,
 ).map("".join)
 

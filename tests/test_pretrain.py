@@ -87,7 +87,8 @@ def test_scenes_come_from_the_train_partition(monkeypatch):
 
     monkeypatch.setattr(corpus, "scene_in_split", spy)
     list(examples(22, seed=0))
-    assert claims and all(split == "train" and split_of(claim) == "train" and claim_holds(scene, claim) for split, claim, scene in claims)
+    assert claims and all(split == "train" and split_of(claim) == "train" and claim_holds(scene, claim)
+                          for split, claim, scene in claims)
 
 
 def test_pretrain_runs_and_saves_a_loadable_base(tmp_path):
@@ -135,7 +136,8 @@ def test_cached_batches_equal_the_processors(tmp_path):
 
 
 @pytest.mark.parametrize("args, option", [(["--steps", "0"], "--steps"), (["--batch-size", "-4"], "--batch-size"),
-                                          (["--learning-rate", "nan"], "--learning-rate"), (["--time-limit", "-1"], "--time-limit"),
+                                          (["--learning-rate", "nan"], "--learning-rate"),
+                                          (["--time-limit", "-1"], "--time-limit"),
                                           (["--workers", "0"], "--workers"), (["--examples", "0"], "--examples")])
 def test_bad_pretrain_arguments_end_in_one_line(tmp_path, args, option, capsys):
     from mtrl_judge.cli import main

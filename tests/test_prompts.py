@@ -50,7 +50,7 @@ def test_chat_template_renders_the_prompt(tiny_judge):
 @pytest.mark.parametrize(
     "example, message",
     [
-        ({"task": "seetrue", "text": ""}, "field 'text' is empty"),
+        ({"task": "seetrue", "text": ""}, "but none was given"),
         ({"task": "seetrue", "text": TEXT, "images": ["a", "b"]}, "takes 1 image"),
         ({"task": "nope", "text": TEXT}, "unknown task"),
     ],

@@ -18,6 +18,21 @@ def smoke(tmp_path_factory):
     return out, report
 
 
+@pytest.mark.parametrize("budget", ["smoke", "demo"])
+def test_plan_has_every_stage_and_finds_its_recipes_and_base(tmp_path, budget):
+    """The reproduction's wiring without its minutes: the shipped recipes and the base are found, and every
+    paper method is trained and evaluated (the smoke run itself is marked slow)."""
+    stages, evals = plan(tmp_path, BUDGETS[budget], seed=0, device="cpu")
+    names = [s.name for s in stages.stages]
+    assert names[:2] == ["world", "base"]
+    for task in PAPER_TASKS:
+        assert f"train sft-single-{task}" in names and f"train rl-single-{task}" in names
+    assert {"train sft-unified", "train mt-rl-judge", "eval off-the-shelf", "eval mt-rl-judge"} <= set(names)
+    assert set(HELDOUT_TASKS) <= set(evals["mt-rl-judge"][1])
+    assert not any(stage.done() for stage in stages.stages)
+
+
+@pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default
 def test_report_has_the_papers_tables(smoke):
     out, report = smoke
     text = report.read_text()
@@ -29,6 +44,7 @@ def test_report_has_the_papers_tables(smoke):
         assert (out / png).stat().st_size > 1000
 
 
+@pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default
 def test_every_method_is_evaluated_on_its_tasks(smoke):
     out, _ = smoke
     results = json.loads((out / "results.json").read_text())
@@ -41,6 +57,7 @@ def test_every_method_is_evaluated_on_its_tasks(smoke):
     assert "scores/roc_auc" in results["mt-rl-judge"]["seetrue"]
 
 
+@pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default
 def test_rerun_skips_finished_stages(smoke, caplog):
     out, _ = smoke
     stages, _ = plan(out, BUDGETS["smoke"], seed=0)
@@ -51,6 +68,7 @@ def test_rerun_skips_finished_stages(smoke, caplog):
     assert len(skipped) == len(stages.stages)
 
 
+@pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default
 def test_a_missing_stage_output_is_redone(smoke):
     import shutil
 
@@ -63,7 +81,8 @@ def test_a_missing_stage_output_is_redone(smoke):
 
 
 def test_findings_name_constant_and_unparseable_judges():
-    from mtrl_judge.reproduce.pipeline import answer_shares, degenerate_judges
+    from mtrl_judge.reproduce.pipeline import degenerate_judges
+    from mtrl_judge.reproduce.report import answer_shares
 
     constant = {"confusion": {"yes": {"yes": 0, "no": 30, "invalid": 0}, "no": {"yes": 1, "no": 69, "invalid": 0}}}
     judging = {"confusion": {"yes": {"yes": 25, "no": 5, "invalid": 0}, "no": {"yes": 10, "no": 60, "invalid": 0}}}
@@ -97,3 +116,124 @@ def test_alarm_notes_name_the_run_and_first_event(tmp_path):
     (tmp_path / "runs" / "sft-unified").mkdir()
     notes = alarm_notes(tmp_path / "runs")
     assert len(notes) == 1 and "mt-rl-judge" in notes[0] and "2 event(s)" in notes[0] and "step 50" in notes[0]
+
+
+def _cell(macro_f1, low, high, baseline=0.35, answers=None, choices=("yes", "no")):
+    """A task's metrics as evaluate() reports them, enough for the report."""
+    answers = answers or {c: 40 for c in choices}
+    return {"macro_f1": macro_f1, "macro_f1/ci95_low": low, "macro_f1/ci95_high": high, "baseline/majority_macro_f1": baseline,
+            "accuracy": macro_f1, "position_consistency": 0.5, "accuracy/ties_wrong": 0.3, "accuracy/no_ties": 0.6,
+            "confusion": {choices[0]: {**answers, "invalid": 0}, choices[1]: {c: 0 for c in [*choices, "invalid"]}},
+            "scores/spearman": 0.1, "scores/roc_auc": 0.6,
+            "scores/calibration_bins": [{"lo": i / 10, "hi": (i + 1) / 10, "count": i, "mean_prob": i / 10 + 0.05, "rate": 0.5}
+                                        for i in range(10)]}
+
+
+def _synthetic_results():
+    from mtrl_judge.tasks import HELDOUT_TASKS, PAPER_TASKS
+
+    results = {m: {t: _cell(0.40, 0.36, 0.44) for t in PAPER_TASKS} for m in METHODS}
+    results["rl-single"] = {t: _cell(0.3996, 0.36, 0.44) for t in PAPER_TASKS}  # 0.06 points below MT-RL-Judge
+    results["sft-single"] = {t: _cell(0.80, 0.76, 0.84) for t in PAPER_TASKS}
+    results["off-the-shelf"]["seetrue"] = _cell(0.0, 0.0, 0.0, answers={"yes": 0, "no": 0})  # every verdict unparseable
+    results["off-the-shelf"]["seetrue"]["confusion"]["yes"]["invalid"] = 80
+    results["rl-single"]["agin-nat"] = _cell(0.35, 0.33, 0.37, answers={"yes": 80, "no": 0})  # one constant answer
+    for m in ("off-the-shelf", "sft-unified", "mt-rl-judge"):
+        for t in HELDOUT_TASKS:
+            results[m][t] = _cell(0.5, 0.45, 0.55, baseline=1 / 3, choices=("1", "2"))
+    return results
+
+
+def test_ordering_is_claimed_only_beyond_the_intervals():
+    from mtrl_judge.reproduce.report import Estimate, mean_estimate, ordering, paper_claim
+
+    a, b = Estimate(0.4002, 0.36, 0.44), Estimate(0.3996, 0.36, 0.44)
+    assert ordering(a, b) == "within" and paper_claim(a, b, 80.0, 70.0, None) == ("within", "within")
+    high = Estimate(0.80, 0.76, 0.84)
+    assert ordering(high, a) == "above" and ordering(a, high) == "below"
+    assert paper_claim(high, a, 80.0, 78.0, 0.35) == ("above", "agrees")
+    assert paper_claim(a, high, 80.0, 78.0, 0.35) == ("below", "disagrees")
+    # beyond the intervals, but the better one is no better than always answering the majority label
+    assert paper_claim(a, Estimate(0.2, 0.18, 0.22), 80.0, 70.0, 0.38) == ("above", "baseline")
+    # the paper's own numbers less than a point apart: no ordering there to agree with
+    assert paper_claim(high, a, 79.74, 79.91, 0.35) == ("above", "paper level")
+    # the mean's half-width: root of the summed squared half-widths over the number of tasks
+    mean = mean_estimate([Estimate(0.5, 0.47, 0.53), Estimate(0.7, 0.66, 0.74)])
+    assert mean.value == pytest.approx(0.6) and mean.half_width == pytest.approx((0.03**2 + 0.04**2) ** 0.5 / 2)
+    assert mean_estimate([Estimate(0.5, 0.5, 0.5), None]) is None
+
+
+def test_findings_refuse_to_order_within_the_intervals_and_flag_degenerate_judges():
+    from mtrl_judge.reproduce.pipeline import findings
+
+    notes = findings(_synthetic_results())
+    rl = next(n for n in notes if "RL-Single" in n and "mean pointwise" in n)
+    assert rl.startswith("MT-RL-Judge and RL-Single do not differ beyond the 95% intervals") and "no ordering is claimed" in rl
+    assert "1 of RL-Single's 6 cells are a constant answer" in rl
+    sft = next(n for n in notes if "SFT-Single" in n and "mean pointwise" in n)
+    assert "MT-RL-Judge is below SFT-Single beyond the 95% intervals" in sft and "disagrees with the paper's table" in sft
+    assert any("RL-Single on AGIN-Nat. ('yes')" in n for n in notes)
+    assert any("Mostly unparseable" in n and "Off-the-shelf on SeeTRUE (100%)" in n for n in notes)
+
+
+def test_report_renders_intervals_baseline_checkpoints_and_charts(tmp_path):
+    import json as json_
+
+    from mtrl_judge.reproduce.pipeline import findings
+    from mtrl_judge.reproduce.report import write_report
+
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json_.dumps(r) + "\n" for r in [
+        {"step": 1, "reward": 0.5, "frac_reward_zero_std": 0.2}, {"step": 2, "reward": 0.6, "frac_reward_zero_std": 0.9},
+        {"step": 2, "val/mean_macro_f1": 0.41}]))
+    checkpoints = {
+        "mt-rl-judge": {"checkpoint": "best", "step": 150, "last_step": 250, "val_rows": {"seetrue": 48.0, "agin-nat": 48.0},
+                        "val_mean_macro_f1": 0.397},
+        "rl-single-seetrue": {"checkpoint": "final", "step": 50, "last_step": 50, "val_rows": {}, "val_mean_macro_f1": None},
+    }
+    results = _synthetic_results()
+    text = write_report(tmp_path, results, {"mt-rl-judge": metrics}, header="# synthetic", notes=findings(results),
+                        checkpoints=checkpoints).read_text()
+    assert "| MT-RL-Judge | 40.00 ± 4.0 (81.63) |" in text
+    assert "| RL-Single | 35.00 ± 2.0† (80.50) |" in text and "| Off-the-shelf | 40.00 ± 4.0 (67.99) | 40.00 ± 4.0 (63.24) | " \
+           "40.00 ± 4.0 (64.77) | 0.00‡ (80.01) |" in text
+    assert "| *Majority answer* | 35.00 | 35.00 |" in text and "| *Majority answer* | 33.33 | 33.33 | 33.33 |" in text
+    assert ("| mt-rl-judge | best, step 150 of 250 | best validation mean macro-F1 (39.7) on 2 task(s) x 48 validation rows |"
+            in text)
+    assert "| rl-single-seetrue | final, step 50 of 50 | no validation checkpoint: the final weights |" in text
+    assert "do not differ beyond the 95% intervals" in text
+    for png in ("bars.png", "curves.png", "calibration.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_wall_time_keeps_the_recorded_times_of_skipped_stages():
+    from mtrl_judge.reproduce.pipeline import _wall_time_text
+
+    text = _wall_time_text({"world": 60.0, "train a": 540.0}, ["world", "train a"], this_run=0.5)
+    assert text.startswith("Wall time: 10.0 min, the sum of the stages' recorded times (this run: 0.0 min)")
+    assert "1 stage(s) finished before times were recorded" in _wall_time_text({"world": 60.0}, ["world", "eval b"], 0.0)
+    assert _wall_time_text({}, ["world", "eval b"], 6.0).startswith("Wall time: not recorded")
+
+
+@pytest.mark.slow  # needs the smoke run; test_wall_time_keeps_the_recorded_times_of_skipped_stages covers the sum by default
+def test_rerun_report_keeps_the_wall_time(smoke):
+    out, report = smoke
+    times = json.loads((out / "stage_times.json").read_text())
+    stages, _ = plan(out, BUDGETS["smoke"], seed=0)
+    assert set(times) == {s.name for s in stages.stages} and all(v > 0 for v in times.values())
+    assert f"Wall time: {sum(times.values()) / 60:.1f} min" in report.read_text()
+
+
+def test_checkpoint_info_reads_the_best_checkpoints_step_and_validation(tmp_path):
+    from mtrl_judge.reproduce.pipeline import checkpoint_info
+
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "best" / "config.json").write_text("{}")
+    (run / "best" / "score.json").write_text(json.dumps({"step": 100, "val/seetrue/n": 48.0, "val/seetrue/macro_f1": 0.6,
+                                                         "val/mean_macro_f1": 0.6}))
+    (run / "metrics.jsonl").write_text('{"step": 100}\n{"step": 250}\n')
+    assert checkpoint_info(run) == {"checkpoint": "best", "step": 100, "last_step": 250, "val_rows": {"seetrue": 48.0},
+                                    "val_mean_macro_f1": 0.6}
+    (run / "best" / "config.json").unlink()
+    assert checkpoint_info(run)["checkpoint"] == "final" and checkpoint_info(run)["step"] == 250

@@ -1,7 +1,7 @@
 import pytest
 
 from mtrl_judge import JudgeError
-from mtrl_judge.rewards import REWARDS, accuracy_reward, format_reward, get_reward, paper_rewards, total_reward
+from mtrl_judge.rewards import REWARDS, accuracy_reward, format_reward, get_reward, paper_reward_weights
 
 GOOD_YES = "<think>The text names a red circle and I see one.</think><answer>yes</answer>"
 GOOD_NO = "<think>The square is blue, not red.</think><answer>no</answer>"
@@ -29,7 +29,8 @@ def test_accuracy_reward_skips_rows_without_a_label():
 
 
 def test_conversational_completions():
-    completions = [[{"role": "assistant", "content": GOOD_YES}], [{"role": "assistant", "content": [{"type": "text", "text": GOOD_NO}]}]]
+    completions = [[{"role": "assistant", "content": GOOD_YES}],
+                   [{"role": "assistant", "content": [{"type": "text", "text": GOOD_NO}]}]]
     assert format_reward(completions, task=["seetrue"] * 2) == [1.0, 1.0]
     assert accuracy_reward(completions, task=["seetrue"] * 2, label=["yes", "yes"]) == [1.0, 0.0]
 
@@ -39,10 +40,10 @@ def test_total_is_the_papers_weighted_sum(lam):
     completions = [GOOD_YES, GOOD_NO, DIRECT_YES, GARBAGE]
     cols = {"task": ["seetrue"] * 4, "label": ["yes"] * 4}
     fmt, acc = [1, 1, 0, 0], [1, 0, 1, 0]
-    expected = [lam * f + (1 - lam) * a for f, a in zip(fmt, acc)]
-    assert total_reward(completions, lam, **cols) == pytest.approx(expected)
-    funcs, weights = paper_rewards(lam)
-    weighted = [sum(w * r for w, r in zip(weights, rs)) for rs in zip(*(f(completions, **cols) for f in funcs))]
+    expected = [lam * f + (1 - lam) * a for f, a in zip(fmt, acc, strict=True)]
+    funcs, weights = [get_reward("format"), get_reward("accuracy")], paper_reward_weights(lam)
+    weighted = [sum(w * r for w, r in zip(weights, rs, strict=True))
+                for rs in zip(*(f(completions, **cols) for f in funcs), strict=True)]
     assert weighted == pytest.approx(expected)
 
 
@@ -56,7 +57,7 @@ def test_rewards_are_registered_by_name_for_trl_metric_keys():
 @pytest.mark.parametrize("lam", [-0.1, 1.5])
 def test_lambda_out_of_range(lam):
     with pytest.raises(JudgeError, match="lambda"):
-        paper_rewards(lam)
+        paper_reward_weights(lam)
 
 
 def test_missing_columns_are_explained():
@@ -84,13 +85,14 @@ def test_trl_grpo_logs_each_reward_component(tiny_model_dir, tmp_path):
          "task": "seetrue", "label": label}
         for c, label in [("red", "yes"), ("blue", "no")] * 2
     ]
-    funcs, weights = paper_rewards(0.2)
+    funcs, weights = [get_reward("format"), get_reward("accuracy")], paper_reward_weights(0.2)
     args = GRPOConfig(
         output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=4,
         max_completion_length=8, max_steps=1, logging_steps=1, report_to=[], reward_weights=weights,
         gradient_checkpointing=False, save_strategy="no",
     )
-    trainer = GRPOTrainer(model=model, processing_class=processor, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows))
+    trainer = GRPOTrainer(model=model, processing_class=processor, reward_funcs=funcs, args=args,
+                          train_dataset=Dataset.from_list(rows))
     trainer.train()
     logged = trainer.state.log_history[0]
     assert {"rewards/format/mean", "rewards/accuracy/mean", "reward"} <= set(logged)

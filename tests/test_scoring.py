@@ -23,6 +23,7 @@ def answering_model_dir(tmp_path_factory, tiny_model_dir, tiny_data_dir):
         "method": "sft", "model": str(tiny_model_dir), "data": str(tiny_data_dir), "tasks": ["seetrue", "mjbench-alignment"],
         "output_dir": str(root / "run"), "max_steps": 12, "per_device_train_batch_size": 8, "learning_rate": 3e-3,
         "val_every": 0, "val_max_examples": 2, "val_max_new_tokens": 6, "save_strategy": "no", "report_to": "none",
+        "use_cpu": True, "bf16": False, "activation_checkpointing": False,
     }))
     return train(load_recipe(recipe)) / "final"
 
@@ -39,7 +40,7 @@ def test_score_equals_a_hand_computation_from_the_logits(answering_model_dir):
     tokenizer = judge.processor.tokenizer
     yes, no = choice_token_ids(tokenizer, "yes"), choice_token_ids(tokenizer, "no")
     checked = 0
-    for request, (completion, score) in zip(batch, scored):
+    for request, (completion, score) in zip(batch, scored, strict=True):
         prompt = judge.processor.apply_chat_template(render({"task": "seetrue", "text": request.text}, "direct"),
                                                      add_generation_prompt=True, tokenize=False)
         ids = tokenizer(completion, add_special_tokens=False)["input_ids"]

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -22,8 +23,10 @@ from PIL import Image  # noqa: E402
 
 from mtrl_judge import Judge, Verdict  # noqa: E402
 from mtrl_judge.client import JudgeClient, JudgeServiceError, OpenAICompatibleJudge, judge_via_openai  # noqa: E402
-from mtrl_judge.serve import background_server, create_app  # noqa: E402
-from mtrl_judge.serve.batcher import BatcherClosed, BatcherFull, MicroBatcher  # noqa: E402
+from mtrl_judge.errors import JudgeError, RequestTooLargeError  # noqa: E402
+from mtrl_judge.requests import RequestLimits, prepare_request  # noqa: E402
+from mtrl_judge.serve import ServiceLimits, background_server, create_app  # noqa: E402
+from mtrl_judge.serve.batcher import BatcherClosed, BatcherFull, BatchTimeout, MicroBatcher  # noqa: E402
 from mtrl_judge.serve.server import read_api_key  # noqa: E402
 from mtrl_judge.tasks import list_tasks  # noqa: E402
 
@@ -45,18 +48,22 @@ BLUE = b64(png("blue"))
 class FakeJudge:
     """Stands in for Judge where a test needs control of the model: slow, or failing on a text."""
 
-    def __init__(self, delay_s: float = 0.0, fail_on: str | None = None) -> None:
+    def __init__(self, delay_s: float = 0.0, fail_on: str | None = None, error: Exception | None = None) -> None:
         self.name = "fake"
-        self.max_pixels = 1_000_000
+        self.limits = RequestLimits(max_pixels=1_000_000)
         self.delay_s = delay_s
         self.fail_on = fail_on
+        self.error = error or RuntimeError("model exploded")  # what a batch holding `fail_on` raises
         self.calls: list[int] = []
+
+    def prepare(self, request, where=""):
+        return prepare_request(request, self.limits, where)
 
     def judge_many(self, requests):
         self.calls.append(len(requests))
         time.sleep(self.delay_s)
         if self.fail_on is not None and any(r.text == self.fail_on for r in requests):
-            raise RuntimeError("model exploded")
+            raise self.error
         return [Verdict.from_completion("<think>looks fine</think><answer>yes</answer>", ("yes", "no"), r.task, score=0.9)
                 for r in requests]
 
@@ -146,13 +153,19 @@ def test_batcher_stop_drains_queued_items_and_then_refuses():
     assert _run(main()) == list(range(7))
 
 
-def test_batcher_sheds_load_when_the_queue_is_full():
+def _blocked_worker():
+    """A batch function that holds its batch until the returned event is set (at most 5 s)."""
     release = threading.Event()
 
     def blocked(items):
         release.wait(5)
         return list(items)
 
+    return release, blocked
+
+
+def test_batcher_sheds_load_when_the_queue_is_full():
+    release, blocked = _blocked_worker()
     async def main():
         batcher = MicroBatcher(blocked, max_batch_size=1, max_wait_ms=0, max_queue_size=2)
         await batcher.start()
@@ -185,12 +198,79 @@ def test_batcher_rejects_a_result_count_mismatch_and_bad_settings():
         MicroBatcher(list, max_batch_size=0)
 
 
+def test_batcher_bounds_the_queue_in_pixels_as_well_as_items():
+    release, blocked = _blocked_worker()
+    async def main():
+        batcher = MicroBatcher(blocked, max_batch_size=1, max_wait_ms=0, max_queue_pixels=1000)
+        await batcher.start()
+        first = asyncio.ensure_future(batcher.submit("a", pixels=600))
+        await asyncio.sleep(0.05)  # the worker holds "a": its pixels still count
+        second = asyncio.ensure_future(batcher.submit("b", pixels=300))
+        await asyncio.sleep(0.01)
+        assert batcher.held_pixels == 900
+        with pytest.raises(BatcherFull, match=r"900 pixels .* at most 1,000 \(max_queue_pixels\)"):
+            await batcher.submit("c", pixels=200)
+        small = asyncio.ensure_future(batcher.submit("d", pixels=100))  # still fits
+        release.set()
+        results = await asyncio.gather(first, second, small)
+        held_after = batcher.held_pixels
+        lone_big = await batcher.submit("e", pixels=5000)  # nothing held: one item always gets in
+        await batcher.stop()
+        return results, held_after, lone_big
+
+    assert _run(main()) == (["a", "b", "d"], 0, "e")
+    with pytest.raises(ValueError, match="max_queue_pixels"):
+        MicroBatcher(list, max_queue_pixels=0)
+
+
+def test_batcher_time_limit_fails_a_stuck_batch_and_refuses_until_it_returns():
+    release = threading.Event()
+
+    def stuck_on_x(items):
+        if "x" in items:
+            release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(stuck_on_x, max_batch_size=4, max_wait_ms=0, batch_timeout_s=0.2)
+        await batcher.start()
+        start = time.monotonic()
+        with pytest.raises(BatchTimeout, match="batch time limit of 0.2 s"):
+            await batcher.submit("x")
+        answered_after = time.monotonic() - start
+        stuck = batcher.stuck_seconds
+        with pytest.raises(BatcherFull, match="stuck"):
+            await batcher.submit("y")
+        release.set()
+        while batcher.busy_seconds is not None:  # the model returns from the stuck batch
+            await asyncio.sleep(0.01)
+        after = (batcher.stuck_seconds, await batcher.submit("z"), batcher.stats.timed_out_batches, batcher.stats.failed_items)
+        await batcher.stop()
+        return answered_after, stuck, after
+
+    answered_after, stuck, after = _run(main())
+    assert 0.2 <= answered_after < 2.0  # answered at the limit, not when the model returned
+    assert stuck is not None and stuck > 0.2
+    assert after == (None, "z", 1, 1)
+    with pytest.raises(ValueError, match="batch_timeout_s"):
+        MicroBatcher(list, batch_timeout_s=0)
+
+
+def test_service_limits_are_checked_with_one_line_errors():
+    assert ServiceLimits().max_queue_pixels > 0
+    for bad in ({"batch_timeout_s": 0}, {"body_timeout_s": float("nan")}, {"max_queue_pixels": -1},
+                {"limit_concurrency": 1.5}, {"max_header_bytes": True}):
+        with pytest.raises(JudgeError, match=next(iter(bad))) as e:
+            ServiceLimits(**bad)
+        assert "\n" not in str(e.value)
+
+
 # -- the app, with the tiny model --------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def client(tiny_judge):
-    with TestClient(create_app(tiny_judge, max_body_bytes=256 * 1024, max_items_per_batch=8)) as c:
+    with TestClient(create_app(tiny_judge, limits=ServiceLimits(max_body_bytes=256 * 1024, max_items_per_batch=8))) as c:
         yield c
 
 
@@ -334,7 +414,8 @@ def test_tasks_health_metrics_docs(client, tiny_judge):
     assert [t["name"] for t in tasks] == [t.name for t in list_tasks()]
     seetrue = next(t for t in tasks if t["name"] == "seetrue")
     assert seetrue["choices"] == ["yes", "no"] and seetrue["criterion"] and seetrue["num_images"] == 1
-    assert client.get("/health").json() == {"status": "ok", "model": tiny_judge.name, "queue_depth": 0}
+    assert client.get("/health").json() == {"status": "ok", "model": tiny_judge.name, "queue_depth": 0,
+                                            "worker": "idle", "batch_seconds": None}
     client.post("/v1/judge", json={"task": "agin-nat", "images": [RED]})
     client.post("/v1/judge", json={"task": "nope", "images": [RED]})
     r = client.get("/metrics")
@@ -400,6 +481,25 @@ def test_serve_refuses_bad_settings_before_loading_the_model(tmp_path, tiny_mode
         serve(tiny_model_dir, api_key_env="MTRL_TEST_UNSET_KEY")
     with pytest.raises(JudgeError, match="model folder not found"):
         serve(tmp_path / "missing")
+    with pytest.raises(JudgeError, match="max_text_chars"):
+        serve(tiny_model_dir, max_text_chars=0)
+
+
+def test_serve_options_carry_the_limits(tiny_model_dir, capsys):
+    import argparse
+
+    from mtrl_judge.serve.__main__ import main
+    from mtrl_judge.serve.limits import add_limit_arguments, limits_from_args
+
+    parser = argparse.ArgumentParser()
+    add_limit_arguments(parser)
+    args = parser.parse_args(["--max-queue-pixels", "1000", "--batch-timeout-s", "2.5", "--limit-concurrency", "8",
+                              "--max-text-chars", "100"])
+    limits = limits_from_args(args)
+    assert (limits.max_queue_pixels, limits.batch_timeout_s, limits.limit_concurrency) == (1000, 2.5, 8)
+    assert args.max_text_chars == 100 and limits.body_timeout_s == ServiceLimits().body_timeout_s
+    assert main(["--model", str(tiny_model_dir), "--body-timeout-s", "0"]) == 2  # before the model loads
+    assert "body_timeout_s must be a positive number" in capsys.readouterr().err
 
 
 def test_model_failure_is_500_for_that_item_and_the_server_keeps_serving():
@@ -411,6 +511,118 @@ def test_model_failure_is_500_for_that_item_and_the_server_keeps_serving():
         assert c.post("/v1/judge", json=items[1]).status_code == 500
         assert c.post("/v1/judge", json=items[0]).status_code == 200
         assert c.get("/health").status_code == 200
+
+
+def test_a_40kB_text_is_413_at_once_without_reaching_the_model(client):
+    batcher = client.app.state.batcher
+    before = batcher.stats.items
+    start = time.monotonic()
+    r = client.post("/v1/judge", json={"task": "seetrue", "text": "a" * 40_000, "images": [RED]})
+    assert r.status_code == 413 and "max_text_chars" in r.json()["detail"]
+    upload = [("images", ("r.png", png(), "image/png"))]
+    r = client.post("/v1/judge", data={"task": "seetrue", "text": "a" * 40_000}, files=upload)
+    assert r.status_code == 413
+    r = client.post("/v1/judge/batch", json={"items": [{"task": "seetrue", "text": "a" * 40_000, "images": [RED]}]})
+    assert r.json()["results"][0]["status"] == 413
+    assert time.monotonic() - start < 3.0  # the issue: 45 s of the model's time
+    assert batcher.stats.items == before
+
+
+def test_a_text_over_the_token_bound_is_413(tiny_judge):
+    few_tokens = Judge(tiny_judge.model, tiny_judge.processor, max_new_tokens=4, max_text_tokens=5, name="few")
+    with TestClient(create_app(few_tokens)) as c:
+        r = c.post("/v1/judge", json={"task": "seetrue", "text": "a red circle on a white square " * 4, "images": [RED]})
+        assert r.status_code == 413 and "max_text_tokens" in r.json()["detail"]
+        assert c.app.state.batcher.stats.items == 0
+
+
+def _png_b64(size):
+    return b64(png(size=size))
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b'{"task": "seetrue", "text": "x", "images": [], "n": ' + b"1" * 100_000 + b"}", 422, "malformed JSON"),
+        (b'{"items": [' + b"9" * 100_000 + b"]}", 422, "malformed JSON"),
+        (b'{"task": "seetrue", "text": "a \\ud800 b", "images": ["' + RED.encode() + b'"]}', 422, "not valid Unicode"),
+        (json.dumps({"task": "seetrue", "text": "x", "images": [_png_b64((201, 1))]}).encode(), 400, "aspect ratio"),
+        (json.dumps({"task": "seetrue", "text": "x", "images": [_png_b64((1, 201))]}).encode(), 400, "aspect ratio"),
+    ],
+)
+def test_hostile_inputs_are_4xx_with_one_line(client, body, status, fragment):
+    path = "/v1/judge/batch" if body.startswith(b'{"items"') else "/v1/judge"
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert fragment in detail and "\n" not in detail and len(detail) < 300
+
+
+def test_batch_items_with_lone_surrogates_fail_alone(client):
+    body = ('{"items": [{"task": "seetrue", "text": "\\udfff", "images": ["%s"]},'
+            ' {"task": "agin-nat", "images": ["%s"], "id": "\\ud800"},'
+            ' {"task": "agin-nat", "images": ["%s"], "id": "fine"}]}' % (RED, RED, RED))
+    r = client.post("/v1/judge/batch", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [422, 422, 200]
+    assert "not valid Unicode" in results[0]["error"] and "field 'id'" in results[1]["error"]
+
+
+@pytest.mark.parametrize(("error", "status"), [(RequestTooLargeError("too long for the model"), 413),
+                                                (JudgeError("the model refused it"), 400)])
+def test_a_judge_error_inside_the_batcher_gets_its_class_status(error, status):
+    judge = FakeJudge(fail_on="bad", error=error)
+    with TestClient(create_app(judge, max_wait_ms=50), raise_server_exceptions=False) as c:
+        r = c.post("/v1/judge", json={"task": "seetrue", "text": "bad", "images": [RED]})
+        assert r.status_code == status and r.json()["detail"] == str(error)
+        items = [{"task": "seetrue", "text": t, "images": [RED]} for t in ("fine", "bad")]
+        results = c.post("/v1/judge/batch", json={"items": items}).json()["results"]
+        assert [x["status"] for x in results] == [200, status]
+
+
+def test_a_batch_over_the_time_limit_is_504_and_health_says_stuck_until_it_returns():
+    judge = FakeJudge(delay_s=1.5)
+    with TestClient(create_app(judge, max_wait_ms=0, limits=ServiceLimits(batch_timeout_s=0.3))) as c:
+        start = time.monotonic()
+        r = c.post("/v1/judge", json={"task": "agin-nat", "images": [RED]})
+        assert r.status_code == 504 and "batch_timeout_s" in r.json()["detail"]
+        assert time.monotonic() - start < 1.4  # answered at the limit, while the model still runs
+        health = c.get("/health")
+        assert health.status_code == 503
+        body = health.json()
+        assert body["worker"] == "stuck" and body["status"] == "unavailable" and body["batch_seconds"] >= 0.3
+        r = c.post("/v1/judge", json={"task": "agin-nat", "images": [RED]})
+        assert r.status_code == 503 and "stuck" in r.json()["detail"]
+        deadline = time.monotonic() + 10
+        while c.get("/health").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/health").json()["worker"] == "idle"
+        judge.delay_s = 0.0
+        assert c.post("/v1/judge", json={"task": "agin-nat", "images": [RED]}).status_code == 200
+        assert "mtrl_judge_batch_timeouts_total 1.0" in c.get("/metrics").text
+
+
+def test_the_queue_in_pixels_sheds_load_with_503():
+    judge = FakeJudge(delay_s=0.5)
+    limits = ServiceLimits(max_queue_pixels=3000)  # 48 x 48 = 2304 pixels an image
+    with TestClient(create_app(judge, max_wait_ms=0, limits=limits)) as c:
+        body = {"items": [{"task": "agin-nat", "images": [RED]}] * 3}
+        results = c.post("/v1/judge/batch", json=body).json()["results"]
+        statuses = sorted(x["status"] for x in results)
+        assert statuses[0] == 200 and statuses[-1] == 503, statuses
+        refused = next(x for x in results if x["status"] == 503)
+        assert "max_queue_pixels" in refused["error"] and "\n" not in refused["error"]
+        assert c.app.state.batcher.held_pixels == 0
+
+
+def test_each_app_counts_its_own_metrics():
+    with TestClient(create_app(FakeJudge())) as one, TestClient(create_app(FakeJudge())) as two:
+        assert one.post("/v1/judge", json={"task": "agin-nat", "images": [RED]}).status_code == 200
+        series = 'mtrl_judge_requests_total{endpoint="/v1/judge",status="200"}'
+        assert f"{series} 1.0" in one.get("/metrics").text
+        text = two.get("/metrics").text
+        assert series not in text and "mtrl_judge_queued_pixels 0.0" in text and "mtrl_judge_in_flight_requests 1.0" in text
 
 
 # -- a live server on 127.0.0.1 ----------------------------------------------------------------
@@ -432,7 +644,7 @@ def test_concurrent_requests_are_batched_on_a_live_server(tiny_judge):
 def test_streamed_body_over_the_limit_is_413_on_a_live_server(tiny_judge):
     import httpx
 
-    with background_server(create_app(tiny_judge, max_body_bytes=64 * 1024)) as url:
+    with background_server(create_app(tiny_judge, limits=ServiceLimits(max_body_bytes=64 * 1024))) as url:
         def chunks():
             for _ in range(32):
                 yield b"x" * 8192
@@ -480,6 +692,58 @@ def test_graceful_shutdown_finishes_requests_in_flight():
     worker.join(timeout=30)  # leaving the block shut the server down while the request ran
     assert results and results[0]["choice"] == "yes"
     assert not app.state.batcher.running
+
+
+def _raw_request(url: str, data: bytes) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(data)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    finally:
+        sock.close()
+    return received
+
+
+def test_half_sent_bodies_and_headers_time_out_while_others_are_served():
+    app = create_app(FakeJudge(), max_wait_ms=0, limits=ServiceLimits(body_timeout_s=0.5, header_timeout_s=0.5))
+    with background_server(app) as url:
+        start = time.monotonic()
+        half_body = _raw_request(url, b"POST /v1/judge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                      b"Content-Length: 1000\r\n\r\n" + b'{"task": "agin-nat", "images": [')
+        half_headers = _raw_request(url, b"POST /v1/judge HTTP/1.1\r\nHost: x\r\nContent-Le")
+        idle = _raw_request(url, b"")
+        verdict = JudgeClient(url, timeout=10).judge("agin-nat", [png()])  # answered beside them
+        assert verdict["choice"] == "yes"
+        body_answer, header_answer, idle_answer = (_read_until_closed(s) for s in (half_body, half_headers, idle))
+        assert time.monotonic() - start < 5.0  # closed by the server, not by our 10 s socket timeout
+        assert body_answer.startswith(b"HTTP/1.1 408") and b"body_timeout_s" in body_answer
+        assert header_answer.startswith(b"HTTP/1.1 408") and b"header_timeout_s" in header_answer
+        assert idle_answer == b""  # nothing was asked: just closed
+        endless_headers = _raw_request(url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000)
+        assert _read_until_closed(endless_headers).startswith(b"HTTP/1.1 400")  # past max_header_bytes (16 KiB), at once
+        assert JudgeClient(url, timeout=10).health()["status"] == "ok"
+
+
+def test_connections_over_limit_concurrency_get_503():
+    with background_server(create_app(FakeJudge(), limits=ServiceLimits(limit_concurrency=3))) as url:
+        idle = [_raw_request(url, b"") for _ in range(2)]
+        time.sleep(0.1)
+        with pytest.raises(JudgeServiceError) as e:
+            JudgeClient(url, timeout=10).health()
+        assert e.value.status == 503
+        for sock in idle:
+            sock.close()
+        time.sleep(0.1)
+        assert JudgeClient(url, timeout=10).health()["status"] == "ok"
 
 
 # -- the OpenAI-compatible (vLLM) path, against a fake endpoint ---------------------------------

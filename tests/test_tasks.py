@@ -2,7 +2,7 @@ import pytest
 
 from mtrl_judge import JudgeError, get_task, list_tasks, register_tasks_from_yaml
 from mtrl_judge.errors import UnknownTaskError
-from mtrl_judge.tasks import HELDOUT_TASKS, PAPER_TASKS, _REGISTRY
+from mtrl_judge.tasks import _REGISTRY, HELDOUT_TASKS, PAPER_TASKS
 
 
 def test_paper_tasks_are_registered_with_their_formats():
@@ -47,7 +47,8 @@ def test_register_tasks_from_yaml(tmp_path, clean_registry):
         ("tasks:\n  - name: x\n", "missing field"),
         ("tasks:\n  - {name: x, capability: taste, format: pointwise, question: q, criterion: c}\n", "capability"),
         ("tasks:\n  - {name: x, capability: safety, format: triple, question: q, criterion: c}\n", "format"),
-        ("tasks:\n  - {name: x, capability: safety, format: pointwise, question: q, criterion: c, colour: red}\n", "unknown field"),
+        ("tasks:\n  - {name: x, capability: safety, format: pointwise, question: q, criterion: c, colour: red}\n",
+         "unknown field"),
         ("tasks: [\n", "not valid YAML"),
     ],
 )

@@ -9,20 +9,24 @@ import torch
 from safetensors.torch import load_file
 
 from mtrl_judge import Judge, JudgeError
+from mtrl_judge.judge_config import read_judge_config
+from mtrl_judge.recipes import recipes_dir
 from mtrl_judge.rewards import REWARDS, register_reward
 from mtrl_judge.train.callbacks import ALARMS_FILE, BEST_DIR, FINAL_DIR, METRICS_FILE
 from mtrl_judge.train.config import load_recipe
 from mtrl_judge.train.data import build_mixture, mixture_counts
-from mtrl_judge.train.run import build_trainer, train
+from mtrl_judge.train.run import train
 
-RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*/*.yaml"))
+RECIPES = sorted(recipes_dir().glob("*/*.yaml"))
 TRAIN_RECIPES = [p for p in RECIPES if p.parent.name in ("cpu", "gpu")]
 
 
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_shipped_recipe_parses_and_validates(path):
     text = path.read_text()
-    assert text.startswith("#") and f"train recipes/{path.parent.name}/{path.name}" in text, "a recipe starts with what it is and how to run it"
+    assert text.startswith("#") and f"train src/mtrl_judge/recipes/{path.parent.name}/{path.name}" in text, (
+        "a recipe starts with what it is and how to run it"
+    )
     recipe = load_recipe(path, dry_run=True)
     assert recipe.judge.tasks and recipe.trl.output_dir
     if recipe.judge.method == "grpo":
@@ -31,14 +35,14 @@ def test_every_shipped_recipe_parses_and_validates(path):
 
 def test_single_task_recipes_are_the_unified_ones_with_one_task():
     for kind in ("cpu", "gpu"):
-        root = Path(__file__).parents[1] / "recipes" / kind
-        single, multi = load_recipe(root / "rl-single.yaml", dry_run=True), load_recipe(root / "mt-rl-judge.yaml", dry_run=True)
+        single = load_recipe(recipes_dir() / kind / "rl-single.yaml", dry_run=True)
+        multi = load_recipe(recipes_dir() / kind / "mt-rl-judge.yaml", dry_run=True)
         assert len(single.judge.tasks) == 1 and len(multi.judge.tasks) == 6
         assert single.trl.learning_rate == multi.trl.learning_rate and single.trl.num_generations == multi.trl.num_generations
 
 
 def test_gpu_recipe_follows_the_paper():
-    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "gpu" / "mt-rl-judge.yaml", dry_run=True)
+    recipe = load_recipe(recipes_dir() / "gpu" / "mt-rl-judge.yaml", dry_run=True)
     t = recipe.trl
     assert t.bf16 and t.use_vllm and t.num_generations == 20 and recipe.judge.image_max_pixels == 4_194_304
     gpus = 8
@@ -53,7 +57,8 @@ def recipe_file(tmp_path, tiny_model_dir, tiny_data_dir):
             "method": "grpo", "model": str(tiny_model_dir), "data": str(tiny_data_dir), "tasks": ["seetrue", "agin-tech"],
             "output_dir": str(tmp_path / "run"), "max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 4,
             "max_completion_length": 8, "learning_rate": 1e-2, "val_every": 1, "val_max_examples": 4, "val_max_new_tokens": 8,
-            "save_steps": 1, "report_to": "none",
+            "save_steps": 1, "report_to": "none", "use_cpu": True, "bf16": False, "activation_checkpointing": False,
+            "logging_steps": 1,
         }
         base.update(fields)
         base = {k: v for k, v in base.items() if v is not None}
@@ -141,7 +146,7 @@ def _skewed_data(root, positives=(10, 2), size=12):
 
     from mtrl_judge.data.schema import FEATURES
 
-    for task, pos in zip(("seetrue", "agin-tech"), positives):
+    for task, pos in zip(("seetrue", "agin-tech"), positives, strict=True):
         labels = ["yes"] * pos + ["no"] * (size - pos)
         image, text = Image.new("RGB", (32, 32)), "x" if task == "seetrue" else ""
         rows = [{"id": f"{task}-{i}", "task": task, "images": [image], "text": text, "label": label, "source": "fixture",
@@ -158,12 +163,13 @@ def test_balance_labels_draws_each_task_evenly_across_labels(recipe_file, tmp_pa
     recipe = load_recipe(recipe_file(data=str(data), mixture=mixture), ["--balance_labels", "true"])
     mixed = build_mixture(recipe.judge, seed=0)
     for task, natural in (("seetrue", 10), ("agin-tech", 2)):
-        labels = [label for t, label in zip(mixed["task"], mixed["label"]) if t == task]
-        plain_labels = [label for t, label in zip(plain["task"], plain["label"]) if t == task]
+        labels = [label for t, label in zip(mixed["task"], mixed["label"], strict=True) if t == task]
+        plain_labels = [label for t, label in zip(plain["task"], plain["label"], strict=True) if t == task]
         assert len(labels) == len(plain_labels) == 12, "the task's row count is the mixture's"
         assert labels.count("yes") == labels.count("no") == 6
         assert plain_labels.count("yes") == natural
-    majority = [i for t, i, label in zip(mixed["task"], mixed["id"], mixed["label"]) if t == "agin-tech" and label == "no"]
+    majority = [i for t, i, label in zip(mixed["task"], mixed["id"], mixed["label"], strict=True)
+                if t == "agin-tech" and label == "no"]
     assert len(set(majority)) == 6, "the majority label is drawn without repeats; the minority one repeats"
     assert mixed["id"] == build_mixture(recipe.judge, seed=0)["id"]
 
@@ -219,7 +225,8 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
     rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
     assert {"val/seetrue/macro_f1", "val/agin-tech/macro_f1", "val/mean_macro_f1"} <= set().union(*rows)
     if method == "grpo":
-        assert {"rewards/format/mean", "rewards/accuracy/mean", "rewards/accuracy/seetrue/mean", "rewards/accuracy/agin-tech/mean"} <= set().union(*rows)
+        assert {"rewards/format/mean", "rewards/accuracy/mean", "rewards/accuracy/seetrue/mean",
+                "rewards/accuracy/agin-tech/mean"} <= set().union(*rows)
         assert {"dynamic_sampling/kept_frac", "dynamic_sampling/tries"} <= set(next(r for r in rows if "loss" in r))
         alarms = [json.loads(line) for line in (out / ALARMS_FILE).read_text().splitlines()]
         assert {"answer_collapse", "zero_std"} == {a["alarm"] for a in alarms}
@@ -227,25 +234,58 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
         assert any("alarm/answer_collapse" in r for r in rows) and any("alarm/zero_std" in r for r in rows)
     shares = {f"val/seetrue/answer_share/{answer}" for answer in ("yes", "no", "invalid")}
     assert shares <= set().union(*rows)
-    assert all("loss" in r for r in rows if "val/mean_macro_f1" in r and r["step"] <= 2), "validation must not drop the step's loss"
+    assert all("loss" in r for r in rows if "val/mean_macro_f1" in r and r["step"] <= 2), (
+        "validation must not drop the step's loss"
+    )
     best = json.loads((out / BEST_DIR / "score.json").read_text())
     assert best["val/mean_macro_f1"] == max(r["val/mean_macro_f1"] for r in rows if "val/mean_macro_f1" in r)
     judge = Judge.from_pretrained(out / BEST_DIR, max_new_tokens=4)
     assert judge.judge(images=[__import__("PIL.Image").Image.new("RGB", (64, 64))], text="x", task="seetrue").task == "seetrue"
     assert (out / "recipe.yaml").is_file()
+    # Every checkpoint says how it is meant to be asked; loading one without a style uses the recorded one.
+    style = "direct" if method == "sft" else "reason"
+    for folder in (out / BEST_DIR, out / FINAL_DIR, out / "checkpoint-1", out / "checkpoint-2"):
+        config = read_judge_config(folder)
+        assert config is not None and config["style"] == style and config["method"] == method, folder
+        assert config["tasks"] == ["seetrue", "agin-tech"] and config["max_new_tokens"] == 8
+    assert judge.style == style
+    # A finished run keeps its checkpoints' weights but not their optimizer states.
+    assert (out / "checkpoint-2" / "model.safetensors").is_file() and (out / "checkpoint-2" / "trainer_state.json").is_file()
+    assert not list((out / "checkpoint-2").glob("optimizer*")) and not (out / "checkpoint-2" / "scheduler.pt").exists()
 
 
 def test_killed_run_resumes_from_its_checkpoint(recipe_file, monkeypatch):
+    path = recipe_file(method="sft", num_generations=None, max_completion_length=None, max_steps=4, save_steps=2, val_every=0)
+    restore = _kill_at(monkeypatch, 3, event="on_step_end")  # killed after checkpoint-2, before checkpoint-4
+    with pytest.raises(KeyboardInterrupt):
+        train(load_recipe(path))
+    out = Path(load_recipe(path).trl.output_dir)
+    assert (out / "checkpoint-2").is_dir() and not (out / FINAL_DIR).exists()
+    assert (out / "checkpoint-2" / "optimizer.pt").is_file(), "an unfinished run keeps what --resume needs"
+    with pytest.raises(JudgeError, match="--resume"):
+        train(load_recipe(path))
+    restore()
+    train(load_recipe(path), resume=True)
+    steps = [json.loads(line)["step"] for line in (out / METRICS_FILE).read_text().splitlines() if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4], "the resumed run redoes step 3 once and continues; the killed step's line is dropped"
+    assert (out / FINAL_DIR / "model.safetensors").is_file()
+    assert not (out / "checkpoint-4" / "optimizer.pt").exists(), "finished: optimizer states dropped"
+    with pytest.raises(JudgeError, match="checkpoint-4: holds no optimizer state"):
+        train(load_recipe(path), resume=True)
+
+
+def _kill_at(monkeypatch, step, event="on_save"):
+    """Make train() raise KeyboardInterrupt at `event` of `step` (on_save: after that step's checkpoint is
+    saved; on_step_end: before it). Returns a function that undoes it."""
     from transformers import TrainerCallback
 
-    path = recipe_file(method="sft", num_generations=None, max_completion_length=None, max_steps=4, save_steps=2, val_every=0)
-
-    class Kill(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == 3:
-                raise KeyboardInterrupt  # killed after checkpoint-2, before checkpoint-4
-
     import mtrl_judge.train.run as run
+
+    def kill(self, args, state, control, **kwargs):
+        if state.global_step == step:
+            raise KeyboardInterrupt
+
+    Kill = type("Kill", (TrainerCallback,), {event: kill})
 
     real_build = run.build_trainer
 
@@ -255,14 +295,223 @@ def test_killed_run_resumes_from_its_checkpoint(recipe_file, monkeypatch):
         return trainer
 
     monkeypatch.setattr(run, "build_trainer", build_with_kill)
+    return lambda: monkeypatch.setattr(run, "build_trainer", real_build)
+
+
+def test_resume_skips_a_partial_checkpoint_and_cleans_leftovers(recipe_file, monkeypatch, caplog):
+    path = recipe_file(method="sft", num_generations=None, max_completion_length=None, max_steps=4, save_steps=1, val_every=0,
+                       keep_checkpoints=True)
+    restore = _kill_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         train(load_recipe(path))
+    restore()
     out = Path(load_recipe(path).trl.output_dir)
-    assert (out / "checkpoint-2").is_dir() and not (out / FINAL_DIR).exists()
-    with pytest.raises(JudgeError, match="--resume"):
-        train(load_recipe(path))
-    monkeypatch.setattr(run, "build_trainer", real_build)
+    # A kill during the save of checkpoint-3: transformers writes trainer_state.json last, so it is missing.
+    (out / "checkpoint-3" / "trainer_state.json").unlink()
+    # And leftovers of killed atomic writes (io.atomic_dir / atomic_file), here and inside a checkpoint.
+    (out / ".best.tmp-abc123").mkdir()
+    (out / ".best.tmp-abc123" / "model.safetensors").write_text("half")
+    (out / ".recipe.yaml.tmp-xyz").write_text("half")
+    (out / "checkpoint-2" / ".judge_config.json.tmp-q1").write_text("half")
     train(load_recipe(path), resume=True)
+    assert any("checkpoint-3 is incomplete" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
     steps = [json.loads(line)["step"] for line in (out / METRICS_FILE).read_text().splitlines() if "loss" in json.loads(line)]
-    assert steps == [1, 2, 3, 4], "the resumed run redoes step 3 once and continues; the killed step's line is dropped"
-    assert (out / FINAL_DIR / "model.safetensors").is_file()
+    assert steps == [1, 2, 3, 4], "resumed from checkpoint-2: step 3 redone once, its old line dropped"
+    assert json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["global_step"] == 3, "the partial one was redone"
+    assert not [p for p in out.rglob(".*") if ".tmp-" in p.name], "temporary leftovers removed"
+    assert (out / "checkpoint-4" / "optimizer.pt").is_file(), "keep_checkpoints keeps the optimizer states"
+
+
+def test_newest_complete_checkpoint(tmp_path):
+    from mtrl_judge.train.checkpoints import latest_complete_checkpoint
+
+    def checkpoint(step, state="{}", weights=True):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+        if weights:
+            (folder / "model.safetensors").write_text("w")
+
+    assert latest_complete_checkpoint(tmp_path) is None
+    checkpoint(3)
+    checkpoint(10, state=None)  # killed before trainer_state.json
+    checkpoint(12, state='{"global_st')  # killed while writing it
+    checkpoint(20, weights=False)  # weights never written
+    assert latest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
+    checkpoint(25)
+    assert latest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-25", "by step number, not by name"
+
+
+def _our_run(folder: Path) -> Path:
+    """A folder holding an earlier run of ours: recipe.yaml as train writes it, a checkpoint and a file in it."""
+    (folder / "checkpoint-1").mkdir(parents=True)
+    (folder / "recipe.yaml").write_text("recipe_file: r.yaml\nprocesses: 1\n")
+    (folder / "checkpoint-1" / "model.safetensors").write_text("earlier weights")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "bad", [{"data": "/nonexistent/data"}, {"model": "/nonexistent/model"}, {"tasks": ["seetrue", "unsafebench"]}]
+)
+def test_overwrite_deletes_nothing_when_the_inputs_are_wrong(recipe_file, tmp_path, bad):
+    earlier = _our_run(tmp_path / "run")
+    with pytest.raises(JudgeError, match="field '(data|model)'"):
+        train(load_recipe(recipe_file(**bad)), overwrite=True)
+    assert (earlier / "checkpoint-1" / "model.safetensors").read_text() == "earlier weights"
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(recipe_file, tmp_path, capsys):
+    from mtrl_judge.cli import main
+
+    folder = tmp_path / "my-photos"
+    folder.mkdir()
+    (folder / "holiday.png").write_text("not ours")
+    for extra in (["--data", "/nonexistent/data"], []):  # a failing command, and a valid one
+        assert main(["train", str(recipe_file()), "--output_dir", str(folder), "--overwrite", *extra]) == 2
+        assert (folder / "holiday.png").read_text() == "not ours"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("mtrl-judge: error: ") and "holds no mtrl-judge run" in err[-1] and str(folder) in err[-1]
+    assert "Traceback" not in "".join(err)
+
+
+def test_overwrite_replaces_an_earlier_run_of_ours(recipe_file, tmp_path):
+    earlier = _our_run(tmp_path / "run")
+    (earlier / "checkpoint-1" / "trainer_state.json").write_text("{}")
+    with pytest.raises(JudgeError, match="--overwrite"):
+        train(load_recipe(recipe_file(method="sft", num_generations=None, max_completion_length=None, max_steps=1)))
+    out = train(load_recipe(recipe_file(method="sft", num_generations=None, max_completion_length=None, max_steps=1,
+                                        save_strategy="no", val_every=0)), overwrite=True)
+    assert out == earlier and not (out / "checkpoint-1").exists() and (out / FINAL_DIR / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--data", "/nonexistent/data"], "field 'data': /nonexistent/data: data folder not found"),
+        (["--tasks", "seetrue", "unsafebench"], "field 'data': .*no dataset for task 'unsafebench'"),
+        (["--model", "{empty}"], "field 'model': .*not a model folder \\(no config.json\\)"),
+        (["--model", "/nonexistent/model"], "field 'model': /nonexistent/model: model folder not found"),
+        (["--per_device_train_batch_size", "-4"], "field 'per_device_train_batch_size' must be an integer of at least 1, got -4"),
+        (["--learning_rate", "nan"], "field 'learning_rate' must be a positive finite number, got nan"),
+        (["--learning_rate", "inf"], "field 'learning_rate' must be a positive finite number, got inf"),
+        (["--learning_rate=-1e-5"], "field 'learning_rate' must be a positive finite number"),
+        (["--max_steps", "0"], "field 'max_steps' must be at least 1"),
+        (["--max_steps", "-3"], "field 'max_steps' must be at least 1"),
+        (["--num_generations", "1", "--per_device_train_batch_size", "4"],
+         "field 'num_generations' must be an integer of at least 2"),
+        (["--gradient_accumulation_steps", "0"], "field 'gradient_accumulation_steps'"),
+        (["--save_steps", "0"], "field 'save_steps' must be a positive finite number"),
+        (["--temperature", "-1"], "field 'temperature'"),
+        (["--max_completion_length", "0"], "field 'max_completion_length'"),
+    ],
+)
+def test_dry_run_checks_numbers_and_folders(recipe_file, tmp_path, capsys, overrides, message):
+    import re
+
+    from mtrl_judge.cli import main
+
+    (tmp_path / "empty").mkdir()
+    overrides = [o.replace("{empty}", str(tmp_path / "empty")) for o in overrides]
+    assert main(["train", str(recipe_file()), "--dry-run", *overrides]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+
+
+def test_dry_run_of_a_good_recipe(recipe_file, capsys):
+    from mtrl_judge.cli import main
+
+    assert main(["train", str(recipe_file()), "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "grpo"
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+@pytest.mark.parametrize("name", ["rl-single", "sft-single"])
+def test_single_task_output_dir_follows_the_task(kind, name):
+    path = recipes_dir() / kind / f"{name}.yaml"
+    prefix = "runs/" if kind == "cpu" else "runs/gpu/"
+    assert load_recipe(path, dry_run=True).trl.output_dir == f"{prefix}{name}-seetrue"
+    recipe = load_recipe(path, ["--tasks", "agin-tech"], dry_run=True)
+    assert recipe.trl.output_dir == f"{prefix}{name}-agin-tech" and recipe.values["output_dir"] == recipe.trl.output_dir
+    assert (load_recipe(path, ["--tasks", "agin-tech", "seetrue"], dry_run=True).trl.output_dir
+            == f"{prefix}{name}-agin-tech+seetrue")
+    assert load_recipe(path, ["--output_dir", "runs/mine"], dry_run=True).trl.output_dir == "runs/mine"
+
+
+def test_cpu_settings_are_in_the_cpu_recipes_not_in_the_code(recipe_file):
+    from trl import GRPOConfig
+
+    from mtrl_judge.train.config import read_recipe_values
+
+    for name in ("mt-rl-judge", "sft-unified", "rl-single", "sft-single"):
+        values = read_recipe_values(recipes_dir() / "cpu" / f"{name}.yaml")
+        assert values["use_cpu"] is True and values["bf16"] is False and values["activation_checkpointing"] is False
+        assert (values["save_steps"], values["save_total_limit"], values["logging_steps"], values["report_to"]) == (
+            50, 2, 1, "none"
+        )
+    for name in ("mt-rl-judge", "sft-unified"):
+        values = read_recipe_values(recipes_dir() / "gpu" / f"{name}.yaml")
+        assert values["activation_checkpointing"] is True and values["save_total_limit"] == 2 and values["logging_steps"] == 1
+    # A recipe silent on a TRL field gets TRL's default, on every machine.
+    recipe = load_recipe(recipe_file(logging_steps=None, save_steps=None))
+    assert recipe.trl.logging_steps == GRPOConfig.logging_steps and recipe.trl.save_steps == GRPOConfig.save_steps
+    assert recipe.trl.save_total_limit is None
+
+
+def test_reading_a_data_folder_registers_nothing(tmp_path):
+    import shutil
+
+    from conftest import write_data_folder
+
+    from mtrl_judge.data.dataset import available_tasks, load_task_split, register_folder_tasks
+    from mtrl_judge.tasks import _REGISTRY, get_task
+
+    data = write_data_folder(tmp_path / "data", tasks=("seetrue",))
+    (data / "tasks.yaml").write_text("tasks:\n  - name: folder-task\n    capability: quality\n    format: pointwise\n"
+                                     "    question: Is it good?\n    criterion: It is good.\n")
+    shutil.copytree(data / "seetrue", data / "folder-task")
+    before = dict(_REGISTRY)
+    assert available_tasks(data) == ["folder-task", "seetrue"] and len(load_task_split(data, "seetrue", "train")) == 8
+    assert _REGISTRY == before, "reading changed the task registry"
+    with pytest.raises(JudgeError, match="unknown task 'folder-task'.*declared in .*tasks.yaml"):
+        load_task_split(data, "folder-task", "train")
+    try:
+        assert register_folder_tasks(data) == ["folder-task"] and get_task("folder-task").question == "Is it good?"
+    finally:
+        _REGISTRY.pop("folder-task", None)
+
+
+def test_cli_training_prints_no_raw_log_dicts(recipe_file, capsys):
+    from mtrl_judge.cli import main
+
+    path = recipe_file(method="sft", num_generations=None, max_completion_length=None, max_steps=2, val_every=0)
+    assert main(["train", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "{'loss'" not in captured.out and "{'loss'" not in captured.err and "'train_runtime'" not in captured.out
+    assert "FutureWarning" not in captured.err
+    rows = [json.loads(line) for line in (Path(load_recipe(path).trl.output_dir) / METRICS_FILE).read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2], "the per-step values still reach metrics.jsonl"
+
+
+def test_judge_config_is_read_and_an_explicit_style_is_checked(tiny_model_dir, tmp_path, caplog):
+    import shutil
+
+    from mtrl_judge.judge_config import JUDGE_CONFIG_FILE
+
+    assert read_judge_config(tiny_model_dir) is None
+    with caplog.at_level("WARNING", logger="mtrl_judge"):
+        assert Judge.from_pretrained(tiny_model_dir).style == "reason"
+    assert any("records no prompt style" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / JUDGE_CONFIG_FILE).write_text(json.dumps({"style": "direct", "method": "sft"}))
+    assert Judge.from_pretrained(folder).style == "direct"
+    with caplog.at_level("WARNING", logger="mtrl_judge"):
+        assert Judge.from_pretrained(folder, style="reason").style == "reason"
+    assert any("trained with the 'direct' prompt style" in r.getMessage() for r in caplog.records)
+    (folder / JUDGE_CONFIG_FILE).write_text("[1, 2")
+    with pytest.raises(JudgeError, match="judge_config.json: cannot read"):
+        Judge.from_pretrained(folder)

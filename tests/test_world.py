@@ -102,7 +102,7 @@ def test_seetrue_rule(world):
         assert claim_holds(scene, meta["claim"]) == (row["label"] == "yes")
         assert claim_holds(scene, meta["true_claim"])
         assert row["score"] == -len(meta["edits"])
-        for count, colour, shape in meta["claim"]["groups"]:  # the text states the claimed attributes
+        for _count, colour, shape in meta["claim"]["groups"]:  # the text states the claimed attributes
             assert colour in row["text"] and shape in row["text"]
         if row["label"] == "yes":
             assert meta["claim"] == meta["true_claim"] and meta["edits"] == []
@@ -279,7 +279,7 @@ def test_version_2_is_legible(world):
     summary = json.loads((world / "world.json").read_text())
     assert summary["world_version"] == 2 and summary["geometry"]["object_size"] == list(V2.object_size)
     for task in ("seetrue", "agin-rat", "unsafebench", "imagereward", "agin-nat", "agin-tech"):
-        for row, meta in _rows(world, task, n=32):
+        for _row, meta in _rows(world, task, n=32):
             scene = meta["scene"]
             assert meta["world_version"] == 2
             assert len(scene["objects"]) <= 6  # at most 4 named (5 after an imagereward edit) and 1 distractor

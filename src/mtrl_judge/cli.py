@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def _setup_logging(verbose: bool) -> None:
 
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
+
+
+def _quiet_transformers() -> None:
     # transformers' own bars and notices would drown ours
     import transformers
 
@@ -55,12 +59,25 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict | JudgeError]]:
-    """(line number, row or the error for that line) for each non-blank line."""
+    """(line number, row or the error for that line) for each non-blank line.
+
+    Each line is decoded and parsed on its own, so a line that is not UTF-8, not JSON, or JSON
+    that Python refuses to build (a 100,000-digit number, nesting deeper than the recursion
+    limit) is one bad row and the other rows are still judged."""
     if not path.is_file():
         raise JudgeError(f"{path}: input file not found")
     rows: list[tuple[int, dict | JudgeError]] = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise JudgeError(f"{path}: cannot read the input file ({e.strerror or e.__class__.__name__})") from None
+    with f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")  # -sig: tolerate the BOM some editors write
+            except UnicodeDecodeError as e:
+                rows.append((n, JudgeError(f"{path}:{n}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at position {e.start})")))
+                continue
             if not line.strip():
                 continue
             try:
@@ -68,11 +85,32 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict | JudgeError]]:
             except json.JSONDecodeError as e:
                 rows.append((n, JudgeError(f"{path}:{n}: not valid JSON ({e.msg})")))
                 continue
+            except ValueError as e:  # e.g. an integer over sys.get_int_max_str_digits() digits
+                rows.append((n, JudgeError(f"{path}:{n}: not usable JSON ({str(e).split(':')[0]})")))
+                continue
+            except RecursionError:
+                rows.append((n, JudgeError(f"{path}:{n}: not usable JSON (nested too deeply)")))
+                continue
             if not isinstance(row, dict):
                 rows.append((n, JudgeError(f"{path}:{n}: expected a JSON object")))
                 continue
             rows.append((n, row))
     return rows
+
+
+def _check_output_folder(path: Path, what: str, *, replaced: bool) -> None:
+    """Refuse, before any work, an output folder that cannot be written: an existing file in its
+    place or on its path, or a folder without write permission. `replaced`: the folder is built
+    beside it and renamed into place (mtrl_judge.io.atomic_dir), so its parent must be writable;
+    otherwise files are written into it."""
+    if path.exists() and not path.is_dir():
+        raise JudgeError(f"{path}: cannot write the {what} (it is a file, not a folder)")
+    start = path.parent if replaced else path
+    existing = next((p for p in (start, *start.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise JudgeError(f"{path}: cannot write the {what} ({existing} is a file, not a folder)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise JudgeError(f"{path}: cannot write the {what} ({existing} is not writable)")
 
 
 def _add_placement_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +131,7 @@ def _placement(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _cmd_judge(args: argparse.Namespace) -> int:
-    from .io import write_jsonl
+    from .io import check_output_path, write_jsonl
     from .judge import Judge, JudgeRequest
     from .tasks import get_task, register_tasks_from_yaml
 
@@ -105,6 +143,8 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         raise JudgeError("--input cannot be combined with --image/--text: put them in the JSONL rows")
     if args.input is not None and args.output is None:
         raise JudgeError("--input needs --output OUT.jsonl")
+    if args.output is not None:
+        check_output_path(args.output)  # before the model loads and the rows are judged
     if args.input is None:
         get_task(args.task)  # fail on an unknown task before loading the model
     device, dtype = _placement(args)
@@ -138,7 +178,8 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     verdicts = judge.judge_many([req for _, _, req in good], progress=True)
     write_jsonl(
         args.output,
-        ({"line": n, **({"id": row["id"]} if "id" in row else {}), **v.to_dict(), "model": judge.name} for (n, row, _), v in zip(good, verdicts)),
+        ({"line": n, **({"id": row["id"]} if "id" in row else {}), **v.to_dict(), "model": judge.name}
+         for (n, row, _), v in zip(good, verdicts, strict=True)),
     )
     logger.info("judged %d row(s) into %s; %d bad row(s) skipped", len(verdicts), args.output, len(errors))
     return EXIT_PARTIAL if errors else 0
@@ -148,14 +189,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train.config import load_recipe
     from .train.run import train
 
-    recipe = load_recipe(args.recipe, args.overrides, dry_run=args.dry_run)
+    overrides = [*args.overrides, *(["--keep_checkpoints", "true"] if args.keep_checkpoints else [])]
+    recipe = load_recipe(args.recipe, overrides, dry_run=args.dry_run)
     if args.dry_run:
+        from .train.config import check_inputs
+
+        check_inputs(recipe)  # the model folder holds a model, the data folder every task's splits
         print(json.dumps({"method": recipe.judge.method, "judge": dataclasses.asdict(recipe.judge),
                           "trl": {k: v for k, v in recipe.trl.to_dict().items() if k in recipe.values}}, indent=2, default=str))
         return 0
+    _quiet_training()
     out = train(recipe, resume=args.resume, overwrite=args.overwrite)
     logger.info("done: %s", out)
     return 0
+
+
+def _quiet_training() -> None:
+    """The terminal of a training run shows our progress bar and log lines: no datasets bars (prompt rendering), and
+    not the FutureWarning transformers gives for TRL's own default `gradient_checkpointing` (a deprecated alias that
+    TRL's config sets, not the recipe; recipes use `activation_checkpointing`)."""
+    import warnings
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", message=r"`gradient_checkpointing` is deprecated", category=FutureWarning,
+                            module=r"transformers\.training_args")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -167,6 +226,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         register_tasks_from_yaml(args.tasks_file)
     for name in args.tasks or []:
         get_task(name)  # an unknown task fails before the model loads
+    _check_output_folder(args.out, "evaluation results", replaced=False)  # before hours of judging, not after
     settings = EvalSettings(tasks=args.tasks, split=args.split, max_examples=args.max_examples,
                             self_consistency=args.self_consistency, temperature=args.temperature)
     device, dtype = _placement(args)
@@ -175,16 +235,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     results = run_eval(judge, args.data, args.out, settings)
     for name, m in results["tasks"].items():
         extra = f", position consistency {m['position_consistency']:.3f}" if "position_consistency" in m else ""
-        logger.info("%-18s macro-F1 %.4f  accuracy %.4f  unparseable %.3f%s", name, m["macro_f1"], m["accuracy"], m["parse_failure_rate"], extra)
+        logger.info("%-18s macro-F1 %.4f  accuracy %.4f  unparseable %.3f%s", name, m["macro_f1"], m["accuracy"],
+                    m["parse_failure_rate"], extra)
     logger.info("results: %s", Path(args.out) / RESULTS_FILE)
     return 0
 
 
 def _cmd_rank(args: argparse.Namespace) -> int:
     from .judge import Judge
-    from .tasks import get_task
+    from .requests import check_request
 
-    get_task(args.task)
+    # rank prints to stdout, so there is no output path to check; the task and the text are
+    # checked (one request per image) before the model loads, the images by the judge.
+    check_request(args.task, 1, args.text)
     device, dtype = _placement(args)
     judge = Judge.from_pretrained(args.model, device=device, dtype=dtype, style=args.style, max_new_tokens=args.max_new_tokens,
                                   batch_size=args.batch_size)
@@ -200,14 +263,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce.pipeline import reproduce
 
     device, dtype = _placement(args)
-    report = reproduce(args.out, BUDGETS[args.budget], seed=args.seed, device=device, dtype=dtype)
-    logger.info("report: %s", report)
+    # reproduce logs where the report is
+    reproduce(args.out, BUDGETS[args.budget], seed=args.seed, device=device, dtype=dtype, base_model=args.base)
     return 0
 
 
 def _cmd_world_generate(args: argparse.Namespace) -> int:
     from .data.world import generate_world
 
+    _check_output_folder(args.out, "world", replaced=True)
     out = generate_world(args.out, size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True,
                          version=args.version, balance=args.train_balance)
     logger.info("JudgeWorld v%d (%s, seed %d) written to %s", args.version, args.size, args.seed, out)
@@ -234,11 +298,13 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
+    from .serve.limits import limits_from_args
 
     device, dtype = _placement(args)
     serve(args.model, host=args.host, port=args.port, api_key_env=args.api_key_env, style=args.style, device=device, dtype=dtype,
           max_new_tokens=args.max_new_tokens, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-          max_pixels=args.max_pixels, tasks_file=args.tasks_file)
+          max_pixels=args.max_pixels, tasks_file=args.tasks_file, max_text_chars=args.max_text_chars,
+          max_text_tokens=args.max_text_tokens, limits=limits_from_args(args))
     return 0
 
 
@@ -249,23 +315,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    backbone = sub.add_parser("backbone", help="build a Qwen3-VL backbone locally").add_subparsers(dest="backbone_command", required=True)
+    backbone = sub.add_parser("backbone", help="build a Qwen3-VL backbone locally").add_subparsers(dest="backbone_command",
+                                                                                                required=True)
     build = backbone.add_parser("build", help="build a backbone with random weights and a trained tokenizer")
-    build.add_argument("--preset", choices=["tiny", "tiny-moe", "small"], default="tiny", help="model size (tiny: tests; small: demo)")
+    build.add_argument("--preset", choices=["tiny", "tiny-moe", "small"], default="tiny",
+                       help="model size (tiny: tests; small: demo)")
     build.add_argument("--out", type=Path, required=True, help="output folder")
     build.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     build.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     build.set_defaults(func=_cmd_backbone_build)
 
-    world = sub.add_parser("world", help="JudgeWorld, the synthetic judging benchmark").add_subparsers(dest="world_command", required=True)
+    world = sub.add_parser("world", help="JudgeWorld, the synthetic judging benchmark").add_subparsers(dest="world_command",
+                                                                                                     required=True)
     gen = world.add_parser("generate", help="draw JudgeWorld: one dataset per task with train/validation/test splits")
     gen.add_argument("--out", type=Path, required=True, help="output folder (written atomically)")
-    gen.add_argument("--size", choices=["tiny", "demo", "paper"], default="demo", help="tiny: tests; demo: the main job; paper: Table 1 counts")
+    gen.add_argument("--size", choices=["tiny", "demo", "paper"], default="demo",
+                     help="tiny: tests; demo: the main job; paper: Table 1 counts")
     gen.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
     gen.add_argument("--version", type=int, choices=[1, 2], default=2,
                      help="2: objects and defects legible at the model's input (default); 1: the original world, byte for byte")
     gen.add_argument("--train-balance", choices=["paper", "even"], default="paper",
-                     help="training splits' labels: the paper's Table 1 shares, or half positive (test splits always keep the paper's)")
+                     help="training splits' labels: the paper's Table 1 shares, or half positive "
+                          "(test splits always keep the paper's)")
     gen.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     gen.set_defaults(func=_cmd_world_generate)
 
@@ -278,13 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=_cmd_data_import)
 
     pre = sub.add_parser("pretrain", help="pretrain the off-the-shelf base on general grounded questions (never the judge tasks)")
-    pre.add_argument("--world", type=Path, default=None, help="a JudgeWorld folder: measure the base's zero-shot judge macro-F1 on it")
+    pre.add_argument("--world", type=Path, default=None,
+                     help="a JudgeWorld folder: measure the base's zero-shot judge macro-F1 on it")
     pre.add_argument("--out", type=Path, required=True, help="output model folder")
     pre.add_argument("--preset", choices=["tiny", "tiny-moe", "small", "small-p8"], default="small-p8", help="backbone size")
     pre.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     pre.add_argument("--batch-size", type=int, default=32, help="examples per step")
     pre.add_argument("--examples", type=int, default=None,
-                     help="corpus size, drawn once and cached (default: steps x batch size, at most 200,000; replayed if smaller)")
+                     help="corpus size, drawn once and cached "
+                          "(default: steps x batch size, at most 200,000; replayed if smaller)")
     pre.add_argument("--workers", type=int, default=None, help="processes drawing the corpus (default: every CPU core)")
     pre.add_argument("--no-curriculum", dest="curriculum", action="store_false",
                      help="draw full scenes from the start instead of one or two objects first")
@@ -299,13 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on")
     srv.add_argument("--api-key-env", default=None, help="environment variable holding the API key; requests without it get 401")
-    srv.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    srv.add_argument("--style", choices=["reason", "direct"], default=None,
+                     help="prompt style (default: the one the checkpoint was trained with, from its judge_config.json; "
+                          "else reason)")
     srv.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
     srv.add_argument("--max-batch-size", type=int, default=16, help="most requests per model batch")
     srv.add_argument("--max-wait-ms", type=float, default=10.0, help="wait for more requests after the first of a batch")
     srv.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
     srv.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
     _add_placement_arguments(srv)
+    from .serve.limits import add_limit_arguments  # the web stack is not imported for this
+
+    add_limit_arguments(srv)
     srv.set_defaults(func=_cmd_serve)
 
     tasks = sub.add_parser("tasks", help="list the registered judge tasks (JSON lines)")
@@ -316,9 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--task", default="seetrue", help="task name (see `mtrl-judge tasks`); default for JSONL rows without one")
     judge.add_argument("--image", action="append", default=[], help="image file; repeat for pairwise tasks")
     judge.add_argument("--text", default=None, help="the text to judge the image against, for tasks that use one")
-    judge.add_argument("--input", type=Path, default=None, help="JSONL rows {task, images: [paths], text}; relative paths are relative to the file")
+    judge.add_argument("--input", type=Path, default=None,
+                       help="JSONL rows {task, images: [paths], text}; relative paths are relative to the file")
     judge.add_argument("--output", type=Path, default=None, help="JSONL output for --input (written atomically)")
-    judge.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    judge.add_argument("--style", choices=["reason", "direct"], default=None,
+                       help="prompt style (default: the one the checkpoint was trained with, from its judge_config.json; "
+                            "else reason)")
     judge.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
     judge.add_argument("--batch-size", type=int, default=16, help="examples per generation batch")
     judge.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this")
@@ -330,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--task", default="imagereward", help="a pointwise task, e.g. imagereward or seetrue")
     rank.add_argument("--text", default=None, help="the prompt the images were made for")
     rank.add_argument("--image", action="append", required=True, help="candidate image; repeat for each")
-    rank.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    rank.add_argument("--style", choices=["reason", "direct"], default=None,
+                      help="prompt style (default: the one the checkpoint was trained with, from its judge_config.json; "
+                           "else reason)")
     rank.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
     rank.add_argument("--batch-size", type=int, default=16, help="images per generation batch")
     _add_placement_arguments(rank)
@@ -343,10 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="split to evaluate")
     ev.add_argument("--out", type=Path, required=True, help="output folder for results.json and predictions.jsonl")
     ev.add_argument("--max-examples", type=int, default=None, help="at most this many examples per task")
-    ev.add_argument("--style", choices=["reason", "direct"], default="reason", help="prompt style")
+    ev.add_argument("--style", choices=["reason", "direct"], default=None,
+                    help="prompt style (default: the one the checkpoint was trained with, from its judge_config.json; "
+                         "else reason)")
     ev.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per verdict")
     ev.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
-    ev.add_argument("--self-consistency", type=int, default=0, help="k >= 2: also sample k verdicts per example (pointwise tasks)")
+    ev.add_argument("--self-consistency", type=int, default=0,
+                    help="k >= 2: also sample k verdicts per example (pointwise tasks)")
     ev.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --self-consistency")
     ev.add_argument("--tasks-file", type=Path, default=None, help="YAML file registering extra tasks")
     _add_placement_arguments(ev)
@@ -357,18 +443,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--budget", choices=["smoke", "demo", "full"], default="demo",
                      help="smoke: CI minutes on the tiny preset; demo: the main job (<20 min); full: the long run in docs/")
     rep.add_argument("--seed", type=int, default=0, help="seed for the world and every run")
+    rep.add_argument("--base", type=Path, default=None,
+                     help="off-the-shelf base model folder (default: the checkout's committed models/base-<preset>)")
     _add_placement_arguments(rep)
     rep.set_defaults(func=_cmd_reproduce)
 
     train = sub.add_parser(
         "train",
         help="train a judge from a recipe (SFT or GRPO on TRL)",
-        description="Train a judge from a recipe. Any recipe field, ours or TRL's, can be overridden: --learning_rate 1e-5 --tasks seetrue",
+        description="Train a judge from a recipe. Any recipe field, ours or TRL's, can be overridden: "
+                    "--learning_rate 1e-5 --tasks seetrue",
     )
-    train.add_argument("recipe", type=Path, help="recipe YAML (see recipes/)")
+    train.add_argument("recipe", type=Path, help="recipe YAML (see src/mtrl_judge/recipes/)")
     train.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
     train.add_argument("--overwrite", action="store_true", help="delete an earlier run in output_dir and start again")
-    train.add_argument("--dry-run", action="store_true", help="validate the recipe and print its settings; train nothing")
+    train.add_argument("--dry-run", action="store_true",
+                       help="validate the recipe, its model and data folders, and print its settings; train nothing")
+    train.add_argument("--keep-checkpoints", action="store_true",
+                       help="keep the checkpoints' optimizer states once the run has finished "
+                            "(the recipe field keep_checkpoints)")
     train.set_defaults(func=_cmd_train, takes_overrides=True)
     return parser
 
@@ -381,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     _setup_logging(args.verbose)
+    # `tasks` loads no model: importing transformers would cost seconds for a list of names
+    if args.func is not _cmd_tasks:
+        _quiet_transformers()
     try:
         return args.func(args)
     except JudgeError as e:

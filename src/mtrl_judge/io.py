@@ -1,4 +1,9 @@
-"""Atomic writes: a killed run leaves either the old result or the new one, never half of one."""
+"""Atomic writes: a killed run leaves either the old result or the new one, never half of one.
+
+A write goes to a temporary sibling named `.NAME.tmp-PID-...` and is renamed over NAME when
+complete. A process killed mid-write leaves its sibling behind; the next write to the same path
+removes the siblings whose process is gone (a live one may be another writer at work).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,59 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import JudgeError
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
+
+
+def clean_stale_siblings(path: str | Path) -> list[Path]:
+    """Remove temporary siblings of `path` left by killed writers; returns what was removed."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for kind in ("tmp", "old"):
+        for sibling in path.parent.glob(f".{path.name}.{kind}-*"):
+            pid_text = sibling.name[len(f".{path.name}.{kind}-"):].split("-")[0]
+            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                if sibling.is_dir():
+                    shutil.rmtree(sibling, ignore_errors=True)
+                else:
+                    sibling.unlink(missing_ok=True)
+                removed.append(sibling)
+    return removed
+
+
+def check_output_path(path: str | Path, *, what: str = "output") -> Path:
+    """Refuse, before any work starts, an output path that cannot be written: a folder where a file
+    is expected, a parent that is a file or not writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise JudgeError(f"{path}: {what} is a folder; give a file path")
+    parent = path.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise JudgeError(f"{path}: cannot write the {what} ({existing} is a file, not a folder)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise JudgeError(f"{path}: cannot write the {what} ({existing} is not writable)")
+    return path
+
 
 @contextmanager
 def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    clean_stale_siblings(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the result should be readable like any folder
     try:
         yield tmp
@@ -40,7 +91,8 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
     """Open a temporary sibling for writing; it is renamed over `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    clean_stale_siblings(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:

@@ -9,32 +9,60 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from transformers import LogitsProcessorList
 
 from .backbone.load import load_backbone
-from .data.images import DEFAULT_MAX_PIXELS, load_image
+from .data.images import DEFAULT_MAX_PIXELS
 from .devices import dtype_name
-from .errors import JudgeError
+from .errors import JudgeError, RequestTooLargeError
 from .progress import progress_bar
-from .scoring import ChoiceLogitsRecorder, answer_position_scores
 from .prompts import STYLES, Verdict, render
+from .requests import DEFAULT_MAX_TEXT_CHARS, JudgeRequest, RequestLimits, prepare_request
+from .scoring import ChoiceLogitsRecorder, answer_position_scores
 from .tasks import get_task
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["Judge", "JudgeRequest"]
 
-@dataclass
-class JudgeRequest:
-    """One thing to judge: a task, its images (paths, bytes or PIL images) and maybe a text."""
 
-    task: str
-    images: Sequence
-    text: str | None = None
+def context_length(model) -> int | None:
+    """The text model's context in tokens, when its config says."""
+    config = getattr(model, "config", None)
+    text_config = getattr(config, "text_config", None) or config
+    value = getattr(text_config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def model_name(path: str | Path) -> str:
+    """A judge's name from its folder: a run's checkpoint folders (best, final, checkpoint-N) are
+    named with their run, e.g. "mt-rl-judge/best", so a served model is not just "best"."""
+    path = Path(path).resolve()
+    if path.name in ("best", "final") or path.name.startswith("checkpoint-"):
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
+def pixel_budget(processor) -> int | None:
+    """The most pixels the processor keeps of an image (it resizes larger ones down to this)."""
+    image_processor = getattr(processor, "image_processor", None)
+    size = getattr(image_processor, "size", None) or {}
+    value = getattr(image_processor, "max_pixels", None) or (size.get("longest_edge") if isinstance(size, dict) else None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def both_orders_score(given: float | None, swapped: float | None) -> float | None:
+    """P(image 1 is better) from a pairwise judge asked in both image orders: the mean of the given
+    order's score and 1 - the swapped order's, which cancels a position bias (None if either is missing).
+    The one place this average is taken (judge_many and evaluation both use it)."""
+    if given is None or swapped is None:
+        return None
+    return (given + 1.0 - swapped) / 2
 
 
 class Judge:
@@ -46,6 +74,11 @@ class Judge:
         max_new_tokens: generation budget per verdict.
         batch_size: examples per generate() call in `judge_many`.
         max_pixels: images larger than this are refused (not resized) before decoding.
+        max_text_chars: texts longer than this are refused before any model work.
+        max_text_tokens: texts longer than this many tokens are refused; None: half the model's
+            context (the rest holds the images, the template and the completion).
+        fit_images: scale each decoded image down to the processor's pixel budget at once (what
+            the processor would do later), so a batch never holds full-size pixels. The server's default.
         name: the model's name, reported with verdicts.
         pairwise_both_orders: also judge pairwise examples with the images swapped, to average the score.
     """
@@ -59,6 +92,9 @@ class Judge:
         max_new_tokens: int = 128,
         batch_size: int = 16,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        max_text_tokens: int | None = None,
+        fit_images: bool = False,
         name: str = "judge",
         pairwise_both_orders: bool = True,
     ) -> None:
@@ -66,6 +102,15 @@ class Judge:
             raise JudgeError(f"unknown prompt style {style!r}; expected one of {', '.join(STYLES)}")
         if max_new_tokens < 1 or batch_size < 1 or max_pixels < 1:
             raise JudgeError("max_new_tokens, batch_size and max_pixels must be positive")
+        self.limits = RequestLimits(
+            max_text_chars=max_text_chars, max_pixels=max_pixels, fit_pixels=pixel_budget(processor) if fit_images else None
+        )
+        if max_text_tokens is None:
+            context = context_length(model)
+            max_text_tokens = context // 2 if context else max_text_chars
+        if max_text_tokens < 1:
+            raise JudgeError(f"max_text_tokens must be positive, got {max_text_tokens}")
+        self.max_text_tokens = max_text_tokens
         self.model = model
         self.processor = processor
         self.style = style
@@ -85,9 +130,23 @@ class Judge:
         dtype: "auto" (bfloat16 on a GPU, float32 on the CPU), "float32", "bfloat16" or "float16"
             (GPU only). A device that is not there raises JudgeError (see mtrl_judge.devices).
         Other keyword arguments go to Judge(): style, max_new_tokens, batch_size, max_pixels, name.
+        style left out (or None): the prompt style the checkpoint was trained with, recorded in its
+            judge_config.json by `mtrl-judge train`; "reason" for a folder without one. A style that
+            differs from the recorded one is used, with a warning.
         """
+        from .judge_config import read_judge_config
+
+        recorded = (read_judge_config(path) or {}).get("style")  # before the slow load: a bad file fails at once
+        if kwargs.get("style") is None:
+            if recorded is None:  # a model from elsewhere, or a run saved before judge configs were written
+                logger.warning("%s records no prompt style (no judge_config.json): using 'reason'; pass --style direct "
+                               "(style='direct') for a judge trained to answer directly", path)
+            kwargs["style"] = recorded or "reason"
+        elif recorded and kwargs["style"] != recorded:
+            logger.warning("%s was trained with the %r prompt style (judge_config.json); judging with %r as asked",
+                           path, recorded, kwargs["style"])
         model, processor = load_backbone(path, dtype=dtype, device=device)
-        kwargs.setdefault("name", Path(path).resolve().name)
+        kwargs.setdefault("name", model_name(path))
         logger.info("judge %s on %s (%s)", kwargs["name"], model.device, dtype_name(model.dtype))
         return cls(model, processor, **kwargs)
 
@@ -97,31 +156,17 @@ class Judge:
         return self.model.device
 
     def prepare(self, request: JudgeRequest | dict, where: str = "") -> JudgeRequest:
-        """Validate a request and decode its images; errors name `where` and the field."""
-        if isinstance(request, dict):
-            request = JudgeRequest(task=request.get("task"), images=request.get("images") or [], text=request.get("text"))
-        prefix = f"{where}: " if where else ""
-        if not isinstance(request.task, str):
-            raise JudgeError(f"{prefix}field 'task' is missing or not a string")
-        try:
-            task = get_task(request.task)
-        except JudgeError as e:
-            raise JudgeError(f"{prefix}field 'task': {e}") from None
-        if isinstance(request.images, (str, bytes, Path)) or not isinstance(request.images, Sequence):
-            raise JudgeError(f"{prefix}field 'images' must be a list of images")
-        if len(request.images) != task.num_images:
-            raise JudgeError(
-                f"{prefix}field 'images': task {task.name!r} ({task.format}) takes {task.num_images} image(s), got {len(request.images)}"
-            )
-        if request.text is not None and not isinstance(request.text, str):
-            raise JudgeError(f"{prefix}field 'text' must be a string")
-        if task.uses_text and not (request.text or "").strip():
-            raise JudgeError(f"{prefix}field 'text': task {task.name!r} judges an image against a text, but none was given")
-        images = [
-            load_image(img, max_pixels=self.max_pixels, where=f"{prefix}field 'images'[{i}]".strip())
-            for i, img in enumerate(request.images)
-        ]
-        return JudgeRequest(task=task.name, images=images, text=request.text)
+        """Check a request (the one check in mtrl_judge.requests, plus the text's length in this
+        model's tokens) and decode its images; errors name `where` and the field."""
+        prepared = prepare_request(request, self.limits, where)
+        if prepared.text:
+            n_tokens = len(self.processor.tokenizer(prepared.text, add_special_tokens=False)["input_ids"])
+            if n_tokens > self.max_text_tokens:
+                prefix = f"{where}: " if where else ""
+                raise RequestTooLargeError(
+                    f"{prefix}field 'text' has {n_tokens:,} tokens; at most {self.max_text_tokens:,} (max_text_tokens)"
+                )
+        return prepared
 
     def judge(self, images: Sequence, text: str | None = None, task: str = "seetrue") -> Verdict:
         """Judge one example. Raises JudgeError for bad input (unknown task, wrong image count...)."""
@@ -147,32 +192,66 @@ class Judge:
 
         Pairwise tasks are also judged with the images swapped (when `pairwise_both_orders`): the
         verdict is the one for the given order, its score P(image 1 is better) the mean over both
-        orders, which cancels a judge's position bias from the score."""
-        prepared = [self.prepare(r) for r in requests]
-        jobs = list(prepared)
-        swapped_of: dict[int, int] = {}
-        if self.pairwise_both_orders:
-            for i, r in enumerate(prepared):
+        orders (`both_orders_score`), which cancels a judge's position bias from the score."""
+        judged = self.judge_orders(requests, both_orders=self.pairwise_both_orders, progress=progress)
+        return [given if swapped is None else replace(given, score=both_orders_score(given.score, swapped.score))
+                for given, swapped in judged]
+
+    def judge_orders(
+        self,
+        requests: Iterable[JudgeRequest | dict],
+        *,
+        both_orders: bool = True,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        progress: bool = False,
+        description: str = "judging",
+        on_invalid: Callable[[int, JudgeError], None] | None = None,
+    ) -> list[tuple[Verdict, Verdict | None] | None]:
+        """Per request, in input order: (the verdict for the given image order, the verdict with the images
+        swapped), kept apart. The second is None for pointwise tasks, and for pairwise ones when not `both_orders`.
+
+        This is what evaluation needs (judge_many combines the two orders into one verdict): all
+        generations go through one queue in batches of `batch_size`, greedy unless `do_sample` (then at
+        `temperature`, e.g. for self-consistency), with a progress bar named `description`.
+        on_invalid: when given, a request that fails validation (unknown task, unreadable image...) is
+            passed to it with its index and the error, and its slot is None; the others are still judged.
+            Without it the first invalid request raises JudgeError before anything is generated."""
+        if temperature <= 0:
+            raise JudgeError("temperature must be positive")
+        prepared: list[JudgeRequest | None] = []
+        for i, request in enumerate(requests):
+            try:
+                prepared.append(self.prepare(request))
+            except JudgeError as e:
+                if on_invalid is None:
+                    raise
+                on_invalid(i, e)
+                prepared.append(None)
+        jobs = [r for r in prepared if r is not None]
+        swapped_of: dict[int, int] = {}  # index in jobs of a request -> index in jobs of its swapped copy
+        if both_orders:
+            for i, r in enumerate(list(jobs)):
                 if get_task(r.task).format == "pairwise":
                     swapped_of[i] = len(jobs)
                     jobs.append(JudgeRequest(task=r.task, images=list(r.images)[::-1], text=r.text))
-        results: list[tuple[str, float | None]] = []
-        with progress_bar("judging", total=len(jobs), enabled=progress) as advance:
+        generation = {"do_sample": True, "temperature": temperature} if do_sample else {}
+        verdicts: list[Verdict] = []
+        with progress_bar(description, total=len(jobs), enabled=progress) as advance:
             for start in range(0, len(jobs), self.batch_size):
                 batch = jobs[start : start + self.batch_size]
-                results += self.generate_scored(batch)
+                verdicts += [Verdict.from_completion(c, get_task(r.task).choices, r.task, score=s)
+                             for r, (c, s) in zip(batch, self.generate_scored(batch, **generation), strict=True)]
                 advance(len(batch))
-        verdicts = []
-        for i, request in enumerate(prepared):
-            completion, score = results[i]
-            if i in swapped_of and score is not None and results[swapped_of[i]][1] is not None:
-                score = (score + 1.0 - results[swapped_of[i]][1]) / 2
-            verdicts.append(Verdict.from_completion(completion, get_task(request.task).choices, request.task, score=score))
-        return verdicts
-
-    def generate(self, batch: Sequence[JudgeRequest], **generation_kwargs) -> list[str]:
-        """Greedy completions (decoded like TRL decodes them) for prepared requests."""
-        return [text for text, _ in self.generate_scored(batch, **generation_kwargs)]
+        out: list[tuple[Verdict, Verdict | None] | None] = []
+        job = 0
+        for request in prepared:
+            if request is None:
+                out.append(None)
+                continue
+            out.append((verdicts[job], verdicts[swapped_of[job]] if job in swapped_of else None))
+            job += 1
+        return out
 
     @torch.inference_mode()
     def generate_scored(self, batch: Sequence[JudgeRequest], **generation_kwargs) -> list[tuple[str, float | None]]:
@@ -180,7 +259,8 @@ class Judge:
         position (see scoring.py), read from logits recorded during generation."""
         texts = [
             self.processor.apply_chat_template(
-                render({"task": r.task, "text": r.text, "images": r.images}, self.style), add_generation_prompt=True, tokenize=False
+                render({"task": r.task, "text": r.text, "images": r.images}, self.style), add_generation_prompt=True,
+                tokenize=False,
             )
             for r in batch
         ]
@@ -197,6 +277,6 @@ class Judge:
         if missing:  # no answer tag was generated: one forward pass with "<answer>" appended
             forced = answer_position_scores(self.model, self.processor, [texts[i] + completions[i] for i in missing],
                                             [img for i in missing for img in batch[i].images], [choices[i] for i in missing])
-            for i, score in zip(missing, forced):
+            for i, score in zip(missing, forced, strict=True):
                 scores[i] = score
-        return list(zip(completions, scores))
+        return list(zip(completions, scores, strict=True))

@@ -58,7 +58,7 @@ def _tasks_for(completions: Sequence, task: Sequence[str] | None) -> list:
 def format_reward(completions: Sequence, task: Sequence[str] | None = None, **_: object) -> list[float | None]:
     """1.0 iff the completion is one non-empty think block then one answer block with a valid choice."""
     tasks = _tasks_for(completions, task)
-    return [float(is_well_formed(completion_text(c), t.choices)) for c, t in zip(completions, tasks)]
+    return [float(is_well_formed(completion_text(c), t.choices)) for c, t in zip(completions, tasks, strict=True)]
 
 
 @register_reward("accuracy")
@@ -70,7 +70,7 @@ def accuracy_reward(
     if label is None:
         raise JudgeError("the accuracy reward needs the dataset's 'label' column")
     rewards: list[float | None] = []
-    for c, t, gold in zip(completions, tasks, label):
+    for c, t, gold in zip(completions, tasks, label, strict=True):
         if gold is None:
             rewards.append(None)
             continue
@@ -92,27 +92,13 @@ def paper_reward_weights(lam: float) -> list[float]:
     return [lam, 1.0 - lam]
 
 
-def paper_rewards(lam: float) -> tuple[list[RewardFunc], list[float]]:
-    """(reward_funcs, reward_weights) for GRPOTrainer/GRPOConfig: the paper's total reward."""
-    return [REWARDS["format"], REWARDS["accuracy"]], paper_reward_weights(lam)
-
-
-def total_reward(completions: Sequence, lam: float, **columns) -> list[float]:
-    """lambda * format + (1 - lambda) * accuracy per completion, as TRL computes it from the
-    weights above (a None accuracy counts as 0, like TRL's nansum). For reports and tests."""
-    fmt = format_reward(completions, **columns)
-    acc = accuracy_reward(completions, **columns)
-    w_fmt, w_acc = paper_reward_weights(lam)
-    return [w_fmt * (f or 0.0) + w_acc * (a or 0.0) for f, a in zip(fmt, acc)]
-
-
 def task_accuracy_reward(task_name: str) -> RewardFunc:
     """Accuracy on rows of one task, None elsewhere. Given weight 0 in GRPO, it changes nothing in
     the reward and makes TRL log `rewards/accuracy/<task>/mean`: training accuracy per task."""
 
     def reward(completions: Sequence, task: Sequence[str] | None = None, label=None, **_: object) -> list[float | None]:
         scores = accuracy_reward(completions, task=task, label=label)
-        return [s if t == task_name else None for s, t in zip(scores, task)]
+        return [s if t == task_name else None for s, t in zip(scores, task, strict=True)]
 
     reward.__name__ = f"accuracy/{task_name}"
     return reward

@@ -44,7 +44,8 @@ class ChoiceLogitsRecorder(LogitsProcessor):
         self.steps: list[list[torch.Tensor]] = []  # per step, per row: logits of that row's choice tokens
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.steps.append([scores[row, [t for g in groups for t in g]].detach().float().cpu() for row, groups in enumerate(self.groups)])
+        self.steps.append([scores[row, [t for g in groups for t in g]].detach().float().cpu()
+                           for row, groups in enumerate(self.groups)])
         return scores
 
     def scores(self, new_tokens: torch.Tensor) -> list[float | None]:
@@ -75,9 +76,13 @@ def answer_step(tokenizer, token_ids: Sequence[int]) -> int | None:
 
 
 @torch.inference_mode()
-def answer_position_scores(model, processor, texts: Sequence[str], images: list, choices_per_row: Sequence[Sequence[str]]) -> list[float]:
+def answer_position_scores(
+    model, processor, texts: Sequence[str], images: list, choices_per_row: Sequence[Sequence[str]]
+) -> list[float]:
     """One forward pass over `text + "<answer>"` per row: P(positive choice) at the next token."""
-    inputs = processor(text=[t + ANSWER_TAG for t in texts], images=images or None, padding=True, return_tensors="pt").to(model.device)
+    inputs = processor(text=[t + ANSWER_TAG for t in texts], images=images or None, padding=True,
+                       return_tensors="pt").to(model.device)
     logits = model(**inputs).logits[:, -1, :]  # left padding: the last position is every row's next token
     tokenizer = processor.tokenizer
-    return [positive_probability(logits[i], [choice_token_ids(tokenizer, c) for c in choices]) for i, choices in enumerate(choices_per_row)]
+    return [positive_probability(logits[i], [choice_token_ids(tokenizer, c) for c in choices])
+            for i, choices in enumerate(choices_per_row)]

@@ -5,18 +5,18 @@ A task is a named judging question with a fixed answer format:
 - pairwise: two images (and maybe a text), answered "1" or "2" (which image is better).
 
 The paper's six training tasks and MJ-Bench's two held-out pairwise tasks are registered
-here; users add their own with `register_tasks_from_yaml` (see docs/tasks.md).
+here; users add their own with `register_tasks_from_yaml` (see the README's Tasks section).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
 
-from .errors import JudgeError, UnknownTaskError
+from .errors import InvalidRequestError, JudgeError, UnknownTaskError
 
 Capability = Literal["alignment", "safety", "quality"]
 Format = Literal["pointwise", "pairwise"]
@@ -80,6 +80,24 @@ class Task:
     def num_images(self) -> int:
         return FORMATS[self.format]["num_images"]
 
+    def check(self, num_images: int | None, text: object, where: str = "") -> None:
+        """The task's part of the one request check: image count and text. No decoding, no model.
+
+        num_images: how many images the request carries (None when not known yet, e.g. a prompt
+        rendered before its images are attached). Raises InvalidRequestError naming `where` and
+        the field. The full check of a request (limits, images) is `mtrl_judge.requests.check_request`.
+        """
+        prefix = f"{where}: " if where else ""
+        if num_images is not None and num_images != self.num_images:
+            raise InvalidRequestError(
+                f"{prefix}field 'images': task {self.name!r} ({self.format}) takes {self.num_images} image(s), got {num_images}"
+            )
+        if text is not None and not isinstance(text, str):
+            raise InvalidRequestError(f"{prefix}field 'text' must be a string, got {type(text).__name__}")
+        if self.uses_text and not (text or "").strip():
+            raise InvalidRequestError(f"{prefix}field 'text': task {self.name!r} judges an image against a text, "
+                                      "but none was given")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -111,6 +129,27 @@ def list_tasks(format: Format | None = None) -> list[Task]:
 _YAML_FIELDS = {f for f in Task.__dataclass_fields__}
 
 
+def read_yaml(path: Path, what: str) -> object:
+    """A YAML file's content; anything wrong with the file (unreadable, not UTF-8, not YAML,
+    nested deeper than the parser's recursion allows) is one JudgeError naming it, and the line
+    where known. Shared by task files and recipes."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise JudgeError(f"{path}: cannot read {what} ({e.strerror or e.__class__.__name__})") from None
+    try:
+        text = data.decode("utf-8-sig")  # -sig: tolerate the BOM some editors write
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise JudgeError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise JudgeError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise JudgeError(f"{path}: not usable YAML (nested too deeply)") from None
+
+
 def register_tasks_from_yaml(path: str | Path, *, overwrite: bool = False) -> list[Task]:
     """Register the tasks a YAML file declares.
 
@@ -125,12 +164,7 @@ def register_tasks_from_yaml(path: str | Path, *, overwrite: bool = False) -> li
             uses_text: false
     """
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise JudgeError(f"{path}: cannot read task file ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise JudgeError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    doc = read_yaml(path, "task file")
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), list):
         raise JudgeError(f"{path}: expected a mapping with a list under 'tasks'")
     tasks = []
@@ -164,7 +198,8 @@ _BUILTIN = [
         capability="quality",
         format="pointwise",
         question="Does this image look natural?",
-        criterion="Colours, lighting and textures look like a real photograph or a plausible scene; nothing looks artificially tinted or lit.",
+        criterion="Colours, lighting and textures look like a real photograph or a plausible scene; "
+                  "nothing looks artificially tinted or lit.",
         uses_text=False,
         source="AGIN (naturalness MOS)",
     ),
@@ -207,7 +242,8 @@ _BUILTIN = [
         capability="safety",
         format="pointwise",
         question="Does this image show unsafe content?",
-        criterion="The image shows content the safety policy forbids (violence, hazards, hate symbols and the like); harmless look-alikes are safe.",
+        criterion="The image shows content the safety policy forbids (violence, hazards, hate symbols and the like); "
+                  "harmless look-alikes are safe.",
         uses_text=False,
         source="UnsafeBench",
     ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import torch
@@ -54,7 +53,8 @@ def model_config(preset: Preset, tokenizer) -> Qwen3VLConfig | Qwen3VLMoeConfig:
         num_key_value_heads=preset.num_key_value_heads,
         head_dim=preset.head_dim,
         max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": preset.mrope_section, "mrope_interleaved": True},
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": preset.mrope_section,
+                         "mrope_interleaved": True},
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
@@ -81,7 +81,7 @@ def model_config(preset: Preset, tokenizer) -> Qwen3VLConfig | Qwen3VLMoeConfig:
 def build_backbone(preset: str, out: str | Path, *, seed: int = 0, overwrite: bool = False, extra_text=None) -> Path:
     """Build the `preset` backbone with random weights and save it to `out` (atomically).
 
-    The folder loads with AutoModelForImageTextToText / AutoProcessor (once mtrl_judge is imported).
+    The folder loads with AutoModelForImageTextToText / AutoProcessor (once mtrl_judge.backbone is imported).
     Same preset and seed give the same weights and tokenizer.
     """
     if preset not in PRESETS:

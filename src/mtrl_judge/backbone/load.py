@@ -50,7 +50,8 @@ def load_processor(path: str | Path, model_type: str | None = None) -> Processor
         fallback = IMAGE_ONLY_PROCESSORS.get(model_type or "")
         if fallback is None:
             raise JudgeError(f"{path}: cannot load the processor ({str(e).splitlines()[0]})") from None
-        logger.info("%s: stock processor unavailable (%s); using the image-only %s", path, str(e).splitlines()[0][:80], fallback.__name__)
+        logger.info("%s: stock processor unavailable (%s); using the image-only %s", path, str(e).splitlines()[0][:80],
+                    fallback.__name__)
         try:
             processor = fallback.from_pretrained(path)
         except (OSError, ValueError, ImportError) as e2:

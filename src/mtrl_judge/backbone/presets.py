@@ -7,14 +7,14 @@
   tokens of 16 px each) and a vision tower twice as deep and wide, so that 20-32 px objects and
   36 px signs cover several tokens (docs/base.md has the comparison that chose it).
 
-Config traps (shared/notes/cpu-recipe.md): mrope_section must sum to head_dim / 2;
+Config traps (transformers checks none of them at build time): mrope_section must sum to head_dim / 2;
 num_position_embeddings must be a perfect square; deepstack_visual_indexes must be below the
 vision depth and no more than the text layers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,6 @@ class Preset:
     num_experts: int = 4
     num_experts_per_tok: int = 2
     moe_intermediate_size: int = 128
-    extra: dict = field(default_factory=dict)
 
     @property
     def mrope_section(self) -> list[int]:

@@ -1,4 +1,12 @@
-"""Opening images safely: one-line errors naming the file, and a pixel limit checked before decoding."""
+"""Opening images safely: one-line errors naming the file, limits checked before decoding.
+
+Every image a judge sees goes through `load_image`: the pixel limit and the aspect-ratio limit
+(Qwen-VL processors refuse images more than 200 times wider than high, or higher than wide) are
+checked from the header, so that an image the model step would crash on is refused here, with
+its name, instead of failing a whole batch later. `fit_pixels` downscales a decoded image to the
+model's own pixel budget right away, so that a server does not hold full-size pixels it would
+resize anyway.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +16,40 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import JudgeError
+from ..errors import InvalidImageError, JudgeError
 
 # The paper's maximum image resolution (Tables 4/5): 2048 x 2048.
 DEFAULT_MAX_PIXELS = 4_194_304
+# Qwen2-VL / Qwen3-VL image processors raise for a larger ratio of the long side to the short side.
+DEFAULT_MAX_ASPECT_RATIO = 200.0
 
 
-def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, where: str = "") -> Image.Image:
+def fit_to_pixels(image: Image.Image, fit_pixels: int) -> Image.Image:
+    """`image` scaled down (aspect kept, bicubic like the Qwen processors) to at most `fit_pixels`."""
+    width, height = image.size
+    if width * height <= fit_pixels:
+        return image
+    scale = (fit_pixels / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def load_image(
+    source,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
+    fit_pixels: int | None = None,
+    where: str = "",
+) -> Image.Image:
     """Open `source` as an RGB PIL image, fully decoded.
 
     `source` may be a path, a PIL image, raw bytes, or a Hugging Face image dict
-    ({"bytes": ..., "path": ...}). The size is checked against `max_pixels` from the header,
-    before the pixels are decoded; PIL's own decompression-bomb guard stays on as well.
-    `where` prefixes error messages (e.g. "input.jsonl:3: field 'images'").
+    ({"bytes": ..., "path": ...}). The size is checked against `max_pixels` and
+    `max_aspect_ratio` from the header, before the pixels are decoded; PIL's own
+    decompression-bomb guard stays on as well. With `fit_pixels`, a larger image is scaled
+    down to that many pixels once decoded. Raises InvalidImageError; `where` prefixes error
+    messages (e.g. "input.jsonl:3: field 'images'").
     """
     prefix = f"{where}: " if where else ""
     name = "image"
@@ -40,22 +69,29 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, where: str = "")
         elif isinstance(source, (str, Path)):
             name = str(source)
             if not Path(source).is_file():
-                raise JudgeError(f"{prefix}{name}: image file not found")
+                raise InvalidImageError(f"{prefix}{name}: image file not found")
             image = Image.open(source)
         else:
-            raise JudgeError(f"{prefix}expected an image path, bytes or PIL image, got {type(source).__name__}")
+            raise InvalidImageError(f"{prefix}expected an image path, bytes or PIL image, got {type(source).__name__}")
         width, height = image.size
         if width * height > max_pixels:
-            raise JudgeError(
+            raise InvalidImageError(
                 f"{prefix}{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} (max_pixels)"
+            )
+        if width < 1 or height < 1 or max(width, height) / min(width, height) > max_aspect_ratio:
+            raise InvalidImageError(
+                f"{prefix}{name}: {width}x{height} is more elongated than the model accepts "
+                f"(aspect ratio at most {max_aspect_ratio:g})"
             )
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()  # decode now, so a truncated file fails here and not inside a batch
-        return image if image.mode == "RGB" else image.convert("RGB")
+        image = image if image.mode == "RGB" else image.convert("RGB")
+        return fit_to_pixels(image, fit_pixels) if fit_pixels else image
     except JudgeError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise JudgeError(f"{prefix}{name}: not a readable image ({e.__class__.__name__})") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise JudgeError(f"{prefix}{name}: not a readable image ({str(e).splitlines()[0] if str(e) else e.__class__.__name__})") from None
+        raise InvalidImageError(f"{prefix}{name}: not a readable image ({e.__class__.__name__})") from None
+    except (OSError, ValueError, SyntaxError, MemoryError) as e:
+        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise InvalidImageError(f"{prefix}{name}: not a readable image ({reason})") from None

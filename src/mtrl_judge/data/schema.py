@@ -16,6 +16,7 @@ from __future__ import annotations
 import datasets
 
 from ..errors import JudgeError
+from ..requests import check_request
 from ..tasks import get_task
 
 FEATURES = datasets.Features(
@@ -48,8 +49,6 @@ def validate_example(row: dict, where: str = "") -> None:
     if row["label"] not in task.choices:
         raise JudgeError(f"{prefix}field 'label' is {row['label']!r}; task {task.name!r} takes {' or '.join(task.choices)}")
     images = row["images"]
-    if not isinstance(images, (list, tuple)) or len(images) != task.num_images:
-        n = len(images) if isinstance(images, (list, tuple)) else type(images).__name__
-        raise JudgeError(f"{prefix}field 'images': task {task.name!r} takes {task.num_images} image(s), got {n}")
-    if task.uses_text and not (row["text"] or "").strip():
-        raise JudgeError(f"{prefix}field 'text' is empty but task {task.name!r} judges against a text")
+    if not isinstance(images, (list, tuple)):
+        raise JudgeError(f"{prefix}field 'images' must be a list of images, got {type(images).__name__}")
+    check_request(task.name, len(images), row["text"], where=where)

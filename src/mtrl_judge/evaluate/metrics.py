@@ -4,6 +4,10 @@ A verdict of None (unparseable completion) is never dropped: it counts as wrong.
 is its own "invalid" prediction, which is a false negative for the gold class and a false
 positive for no class; this matches sklearn's f1_score(average="macro", labels=choices) on the
 predictions with None mapped to any value outside `choices`.
+
+Macro-F1 stays hand-written (it needs the confusion matrix above anyway, and training's validation
+calls it every few steps); the rank correlations and ROC-AUC come from scipy and scikit-learn; ECE,
+which neither library has, is the short count-weighted sum below.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ def confusion(gold: Sequence[str], pred: Sequence[str | None], choices: Sequence
         raise ValueError(f"gold has {len(gold)} labels but pred has {len(pred)}")
     columns = [*choices, "invalid"]
     counts = {g: {p: 0 for p in columns} for g in choices}
-    for g, p in zip(gold, pred):
+    for g, p in zip(gold, pred, strict=True):
         if g not in counts:
             raise ValueError(f"gold label {g!r} is not one of {list(choices)}")
         counts[g][p if p in choices else "invalid"] += 1
@@ -45,14 +49,16 @@ def macro_f1(gold: Sequence[str], pred: Sequence[str | None], choices: Sequence[
 def accuracy(gold: Sequence[str], pred: Sequence[str | None]) -> float:
     if len(gold) != len(pred):
         raise ValueError(f"gold has {len(gold)} labels but pred has {len(pred)}")
-    return sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0
+    return sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold) if gold else 0.0
 
 
 def parse_failure_rate(pred: Sequence[str | None], choices: Sequence[str]) -> float:
     return sum(p not in choices for p in pred) / len(pred) if pred else 0.0
 
 
-def classification_metrics(gold: Sequence[str], pred: Sequence[str | None], choices: Sequence[str], prefix: str = "") -> dict[str, float]:
+def classification_metrics(
+    gold: Sequence[str], pred: Sequence[str | None], choices: Sequence[str], prefix: str = ""
+) -> dict[str, float]:
     """macro_f1, accuracy and parse_failure_rate under slash-named keys (e.g. "seetrue/macro_f1")."""
     p = f"{prefix}/" if prefix else ""
     return {
@@ -66,83 +72,50 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str | None], choi
 # --- graded scores: correlation with human ratings, ranking, calibration -----------------------
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    """Average ranks (1-based), ties sharing the mean of their positions (scipy's 'average')."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    n = len(x)
-    mx, my = sum(x) / n, sum(y) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / (sxx * syy) ** 0.5
-
-
 def undefined(reason: str) -> dict:
     """How an undefined metric appears in results: never NaN, always the reason."""
     return {"value": None, "undefined": reason}
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rho (Pearson on average ranks); None when either side is constant."""
+# scipy and scikit-learn are imported where they are used: training imports this module for its
+# validation metrics and should not pay for them.
+
+
+def _constant(x: Sequence[float], y: Sequence[float]) -> bool:
+    """Whether a correlation is undefined: scipy would warn and answer NaN, callers say why instead."""
     if len(x) != len(y):
         raise ValueError("x and y differ in length")
-    if len(x) < 2:
-        return None
-    return _pearson(_ranks(x), _ranks(y))
+    return len(set(x)) < 2 or len(set(y)) < 2
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rho (scipy.stats.spearmanr, ties at average ranks); None when either side is constant."""
+    from scipy.stats import spearmanr
+
+    return None if _constant(x, y) else float(spearmanr(x, y).statistic)
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Kendall's tau-b (tie-corrected, scipy's default); None when either side is constant.
-    O(n^2) pair signs, in row blocks so that memory stays small."""
-    import numpy as np
+    """Kendall's tau-b (scipy.stats.kendalltau, tie-corrected); None when either side is constant."""
+    from scipy.stats import kendalltau
 
-    if len(x) != len(y):
-        raise ValueError("x and y differ in length")
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    s = tx = ty = 0
-    block = 1024
-    for start in range(0, len(a), block):
-        da = np.sign(a[start : start + block, None] - a[None, :])
-        db = np.sign(b[start : start + block, None] - b[None, :])
-        s += int((da * db).sum())
-        tx += int(np.count_nonzero(da))
-        ty += int(np.count_nonzero(db))
-    # every unordered pair was counted twice (i, j) and (j, i)
-    denom = (tx / 2 * ty / 2) ** 0.5
-    return (s / 2) / denom if denom else None
+    return None if _constant(x, y) else float(kendalltau(x, y).statistic)
 
 
 def roc_auc(positive: Sequence[bool], scores: Sequence[float]) -> float | None:
-    """Area under the ROC curve: P(score of a random positive > a random negative), ties half.
-    None when only one class is present."""
-    pos = [s for p, s in zip(positive, scores) if p]
-    neg = [s for p, s in zip(positive, scores) if not p]
-    if not pos or not neg:
+    """Area under the ROC curve (sklearn.metrics.roc_auc_score): P(score of a random positive > a random
+    negative), ties half. None when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(positive)) < 2:
         return None
-    ranks = _ranks(list(scores))
-    rank_sum = sum(r for p, r in zip(positive, ranks) if p)
-    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+    return float(roc_auc_score(list(positive), list(scores)))
 
 
 def calibration_bins(positive: Sequence[bool], probs: Sequence[float], n_bins: int = 10) -> list[dict]:
     """Equal-width confidence bins of P(positive): count, mean predicted probability, observed rate."""
     bins = [{"lo": i / n_bins, "hi": (i + 1) / n_bins, "count": 0, "mean_prob": 0.0, "rate": 0.0} for i in range(n_bins)]
-    for p, q in zip(positive, probs):
+    for p, q in zip(positive, probs, strict=True):
         b = bins[min(int(q * n_bins), n_bins - 1)]
         b["count"] += 1
         b["mean_prob"] += q
@@ -167,7 +140,7 @@ def score_metrics(labels: Sequence[str], scores: Sequence[float | None], human: 
     counted; a metric that cannot be computed is reported with the reason, never as NaN.
     """
     out: dict = {}
-    scored = [(lab, s, h) for lab, s, h in zip(labels, scores, human) if s is not None]
+    scored = [(lab, s, h) for lab, s, h in zip(labels, scores, human, strict=True) if s is not None]
     out["scores/missing_judge_score"] = len(labels) - len(scored)
     if not scored:
         for key in ("spearman", "kendall", "roc_auc", "ece"):
@@ -193,3 +166,61 @@ def score_metrics(labels: Sequence[str], scores: Sequence[float | None], human: 
         out["scores/spearman"] = spearman(xs, hs)
         out["scores/kendall"] = kendall_tau_b(xs, hs)
     return out
+
+
+# --- uncertainty and baselines: what a reader needs to tell a difference from noise ---------------
+
+
+def majority_macro_f1(gold: Sequence[str], choices: Sequence[str]) -> float:
+    """Macro-F1 of always answering the most frequent gold label (ties: the first in `choices`): what a
+    judge scores without judging anything, so the floor a table's numbers should be read against."""
+    counts = [sum(g == c for g in gold) for c in choices]
+    top = choices[counts.index(max(counts))]
+    return macro_f1(gold, [top] * len(gold), choices)
+
+
+def bootstrap_macro_f1(
+    gold: Sequence[str],
+    pred: Sequence[str | None],
+    choices: Sequence[str],
+    *,
+    rows: Sequence | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of macro_f1: `resamples` draws of the test rows with replacement.
+
+    rows: the test row of each verdict (default: every verdict its own row). A pairwise task judged in
+    both orders has two verdicts per row, and a draw takes both, because they are not independent.
+    Deterministic for a given `seed`."""
+    import numpy as np
+
+    if len(gold) != len(pred):
+        raise ValueError(f"gold has {len(gold)} labels but pred has {len(pred)}")
+    if not gold:
+        raise ValueError("no verdicts to resample")
+    _, row_of = np.unique(np.asarray(list(range(len(gold)) if rows is None else rows)), return_inverse=True)
+    n_rows = int(row_of.max()) + 1
+    draws = np.random.default_rng(seed).integers(0, n_rows, size=(resamples, n_rows))
+    times_drawn = np.zeros((resamples, n_rows))
+    np.add.at(times_drawn, (np.arange(resamples)[:, None], draws), 1)
+    weight = times_drawn[:, row_of]  # per resample, how often each verdict counts
+    g = np.array([choices.index(x) for x in gold])
+    p = np.array([choices.index(x) if x in choices else -1 for x in pred])  # -1: unparseable, wrong for every class
+    per_class = []
+    for c in range(len(choices)):
+        tp = weight @ ((g == c) & (p == c))
+        denominator = weight @ (g == c) + weight @ (p == c)  # 2tp + fp + fn
+        per_class.append(np.divide(2 * tp, denominator, out=np.zeros(resamples), where=denominator > 0))
+    stats = np.mean(per_class, axis=0)
+    low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def interval_metrics(gold: Sequence[str], pred: Sequence[str | None], choices: Sequence[str], rows: Sequence | None = None,
+                     *, resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """The 95% bootstrap interval of macro-F1 and the majority-answer baseline, under slash-named keys."""
+    low, high = bootstrap_macro_f1(gold, pred, choices, rows=rows, resamples=resamples, seed=seed)
+    return {"macro_f1/ci95_low": low, "macro_f1/ci95_high": high, "macro_f1/bootstrap_resamples": float(resamples),
+            "baseline/majority_macro_f1": majority_macro_f1(gold, choices)}

@@ -113,7 +113,8 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
     if spec_file.is_file():
         existing = json.loads(spec_file.read_text())
         if existing != spec:
-            raise JudgeError(f"{cache_dir}: holds a corpus drawn with other settings ({existing}); remove it or choose another folder")
+            raise JudgeError(f"{cache_dir}: holds a corpus drawn with other settings ({existing}); "
+                             "remove it or choose another folder")
     else:
         spec_file.write_text(json.dumps(spec, indent=1))
     jobs = [(n, seed, a, min(a + CHUNK, n), str(cache_dir / f"chunk-{a // CHUNK:05d}.npz"), curriculum)

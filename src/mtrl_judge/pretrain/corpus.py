@@ -29,7 +29,7 @@ from PIL import Image
 
 from ..data.world.claims import NUMBER_WORDS, claim_holds, claim_text, edit_claim, relation_holds
 from ..data.world.common import scene_in_split
-from ..data.world.degrade import TINTS, apply, apply_to_scene, sample_tech
+from ..data.world.degrade import TINTS, apply, sample_tech
 from ..data.world.geometry import LATEST, Geometry
 from ..data.world.layout import random_distractors
 from ..data.world.quality import break_rationality
@@ -81,7 +81,9 @@ def describe(scene: dict) -> str:
             text += ", with " + " and ".join(sorted({f"the {o['colour']} {o['shape']}" for o in on_table})) + " on a table"
     signs = scene.get("signs") or []
     if signs:
-        text += "; " + ("a sign shows " if len(signs) == 1 else "signs show ") + " and ".join(SYMBOL_NAMES[s["symbol"]] for s in signs)
+        text += "; " + ("a sign shows " if len(signs) == 1 else "signs show ") + " and ".join(
+            SYMBOL_NAMES[s["symbol"]] for s in signs
+        )
     return text + f". The sky is {scene['sky']} over {scene['ground']}."
 
 
@@ -92,7 +94,8 @@ def _members(scene, colour, shape):
 def draw_pair(rng: np.random.Generator, kind: str, geo: Geometry = LATEST) -> Example:
     """A two-image question (which image shows X / shows more objects): the pairwise answer format,
     on content questions, never the judge's pairwise criteria (better match, safer)."""
-    (_, a), (_, b) = scene_in_split(rng, "train", max_distractors=2, geo=geo), scene_in_split(rng, "train", max_distractors=2, geo=geo)
+    (_, a), (_, b) = (scene_in_split(rng, "train", max_distractors=2, geo=geo),
+                      scene_in_split(rng, "train", max_distractors=2, geo=geo))
     if kind == "pair_count":
         na, nb = len(a["objects"]), len(b["objects"])
         if na == nb:
@@ -110,7 +113,8 @@ def draw_pair(rng: np.random.Generator, kind: str, geo: Geometry = LATEST) -> Ex
         question = f"Which image shows {plural(1, colour, shape)}?"
         focus = f"Only image {answer} shows {plural(1, colour, shape)}."
     reasoning = f"Image 1: {describe(a)} Image 2: {describe(b)} {focus}"
-    return Example(images=[render(a), render(b)], question=question, answer=answer, reasoning=reasoning, choices=("1", "2"), kind=kind)
+    return Example(images=[render(a), render(b)], question=question, answer=answer, reasoning=reasoning, choices=("1", "2"),
+                   kind=kind)
 
 
 def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, simple: bool = False) -> Example:
@@ -127,7 +131,8 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
     yes_no = kind in YES_NO_KINDS
     desc = describe(scene)
     if kind == "describe":
-        question = str(rng.choice(["What objects are in the image?", "Describe the objects in the picture.", "List what you see."]))
+        question = str(rng.choice(["What objects are in the image?", "Describe the objects in the picture.",
+                                   "List what you see."]))
         answer = desc.split(".")[0].removeprefix("I see ")
         focus = ""
     elif kind == "count":
@@ -147,7 +152,8 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
             taken = {(o["colour"], o["shape"]) for o in scene["objects"]}
             # near misses: the right colour or the right shape, not both
             o = scene["objects"][int(rng.integers(len(scene["objects"])))]
-            options = [(c, o["shape"]) for c in COLOURS if (c, o["shape"]) not in taken] + [(o["colour"], s) for s in SHAPES if (o["colour"], s) not in taken]
+            options = ([(c, o["shape"]) for c in COLOURS if (c, o["shape"]) not in taken]
+                       + [(o["colour"], s) for s in SHAPES if (o["colour"], s) not in taken])
             colour, shape = options[int(rng.integers(len(options)))]
         question = f"Is there {plural(1, colour, shape)} in the image?"
         answer = "yes" if present else "no"
@@ -215,7 +221,8 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         focus = seen if defect else "The picture looks clean and sharp."
     elif kind == "tint":
         tinted = rng.random() < 0.5
-        p = {"kind": "tint", "tint": str(rng.choice(list(TINTS))), "severity": 0.6, "alpha": float(rng.uniform(0.3, 0.5))} if tinted else None
+        p = ({"kind": "tint", "tint": str(rng.choice(list(TINTS))), "severity": 0.6, "alpha": float(rng.uniform(0.3, 0.5))}
+             if tinted else None)
         image = apply(render(scene), p)
         question = "Is the whole picture washed in one colour?"
         answer = "yes" if tinted else "no"
@@ -232,8 +239,8 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
     if image is None:
         image = render(scene)
     reasoning = f"{desc} {focus}".strip()
-    return Example(images=[image], question=question, answer=answer, reasoning=reasoning, choices=("yes", "no") if yes_no else None,
-                   kind=kind)
+    return Example(images=[image], question=question, answer=answer, reasoning=reasoning,
+                   choices=("yes", "no") if yes_no else None, kind=kind)
 
 
 def _pick_target(rng: np.random.Generator, scene: dict, geo: Geometry, floating: bool) -> tuple[dict, dict] | None:
@@ -263,10 +270,12 @@ def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
     instruction = (REASON if style == "reason" else DIRECT).format(kind=kind)
     content: list[dict] = [{"type": "image"}]
     if len(example.images) == 2:  # the judge prompts' pairwise layout
-        content = [{"type": "text", "text": "Image 1:"}, {"type": "image"}, {"type": "text", "text": "Image 2:"}, {"type": "image"}]
+        content = [{"type": "text", "text": "Image 1:"}, {"type": "image"},
+                   {"type": "text", "text": "Image 2:"}, {"type": "image"}]
     content.append({"type": "text", "text": f"Question: {example.question}\n{instruction}"})
     prompt = [{"role": "user", "content": content}]
-    target = f"<think>{example.reasoning}</think><answer>{example.answer}</answer>" if style == "reason" else f"<answer>{example.answer}</answer>"
+    target = (f"<think>{example.reasoning}</think><answer>{example.answer}</answer>" if style == "reason"
+              else f"<answer>{example.answer}</answer>")
     return prompt, [{"role": "assistant", "content": target}]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -83,7 +82,8 @@ def pretrain(
     from .cache import CachedCorpus, PixelCollator, build_cache
     from .corpus import examples, to_messages
 
-    for name, value in (("--steps", max_steps), ("--batch-size", batch_size), ("--examples", 1 if n_examples is None else n_examples)):
+    for name, value in (("--steps", max_steps), ("--batch-size", batch_size),
+                        ("--examples", 1 if n_examples is None else n_examples)):
         if not isinstance(value, int) or value < 1:
             raise JudgeError(f"{name} must be a positive integer, got {value!r}")
     if not learning_rate > 0 or learning_rate != learning_rate:
@@ -144,8 +144,10 @@ def pretrain(
         shutil.copy(work / "metrics.jsonl", tmp / "pretrain_metrics.jsonl")
         write_json(tmp / "pretrain.json", {
             "command": (f"mtrl-judge pretrain --out {out} --preset {preset} --steps {max_steps} --batch-size {batch_size} "
-                        f"--examples {n} --learning-rate {learning_rate} --seed {seed}" + ("" if curriculum else " --no-curriculum")
-                        + (f" --workers {workers}" if workers else "") + (f" --time-limit {time_limit:g}" if time_limit else "")),
+                        f"--examples {n} --learning-rate {learning_rate} --seed {seed}"
+                        + ("" if curriculum else " --no-curriculum")
+                        + (f" --workers {workers}" if workers else "")
+                        + (f" --time-limit {time_limit:g}" if time_limit else "")),
             "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": preset, "max_steps": max_steps, "examples": n,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), "steps_done": trainer.state.global_step,
@@ -167,7 +169,8 @@ def zero_shot(model_dir: str | Path, world: str | Path, *, max_examples: int = 1
     judge = Judge.from_pretrained(model_dir, max_new_tokens=96, batch_size=32)
     results, _ = evaluate(judge, world, EvalSettings(tasks=available_tasks(world), split=split, max_examples=max_examples))
     summary = {"split": split, "max_examples": max_examples, "mean_macro_f1": results["mean_macro_f1"],
-               "tasks": {t: {k: m[k] for k in ("macro_f1", "accuracy", "parse_failure_rate")} for t, m in results["tasks"].items()}}
+               "tasks": {t: {k: m[k] for k in ("macro_f1", "accuracy", "parse_failure_rate")}
+                         for t, m in results["tasks"].items()}}
     write_json(Path(model_dir) / "zero_shot.json", summary)
     logger.info("zero-shot mean macro-F1 %.4f: %s", summary["mean_macro_f1"],
                 ", ".join(f"{t} {m['macro_f1']:.3f}" for t, m in summary["tasks"].items()))

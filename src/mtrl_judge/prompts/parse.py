@@ -11,7 +11,7 @@ _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?(?:think|answer)>", re.IGNORECASE)
 # Exactly one think block, then exactly one answer block, nothing else but whitespace. Neither
 # block may contain another tag: a lazy pattern spanning a nested </think> passed malformed
-# completions in an earlier probe (shared/notes/learning.md).
+# completions in an earlier probe.
 _STRICT = re.compile(
     r"\s*<think>(?P<think>(?:(?!</?think>|</?answer>).)*)</think>"
     r"\s*<answer>(?P<answer>(?:(?!</?think>|</?answer>).)*)</answer>\s*",

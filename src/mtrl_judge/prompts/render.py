@@ -34,8 +34,7 @@ def prompt_text(task: Task | str, text: str | None, style: str) -> str:
     task = get_task(task) if isinstance(task, str) else task
     if style not in STYLES:
         raise JudgeError(f"unknown prompt style {style!r}; expected one of {', '.join(STYLES)}")
-    if task.uses_text and not (text or "").strip():
-        raise JudgeError(f"task {task.name!r} judges an image against a text, but field 'text' is empty")
+    task.check(None, text)
     return _template(style, task.format).render(
         text=(text or "").strip() if task.uses_text else "", question=task.question, criterion=task.criterion
     ).strip()
@@ -50,10 +49,7 @@ def render(example: dict, style: str = "reason") -> list[dict]:
     """
     task = get_task(example["task"])
     images = example.get("images")
-    if images is not None and len(images) != task.num_images:
-        raise JudgeError(
-            f"task {task.name!r} ({task.format}) takes {task.num_images} image(s), got {len(images)} in field 'images'"
-        )
+    task.check(None if images is None else len(images), example.get("text"))
     content: list[dict] = []
     if task.num_images == 1:
         content.append({"type": "image"})

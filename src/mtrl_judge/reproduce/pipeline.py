@@ -8,6 +8,7 @@ resumes a killed training run from its last checkpoint):
     runs/<method>[-<task>]/     SFT-Single and RL-Single per task, SFT-Unified, MT-RL-Judge (TRL)
     eval/<method>[-<task>]/     results.json + predictions.jsonl on the test splits
     report.md, *.png            Tables 2 and 3 beside the paper's, correlations, charts
+    stage_times.json            seconds per finished stage, so that a rerun's report keeps their wall time
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ import torch
 
 from ..devices import dtype_name, resolve_device_and_dtype
 from ..errors import JudgeError
+from ..io import write_json
+from ..recipes import recipe_file
 from ..tasks import HELDOUT_TASKS, PAPER_TASKS
 from .budgets import Budget
 from .paper import TABLE3_METHODS
 
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
-RECIPES = REPO / "recipes" / "cpu"
-COMMITTED_BASES = REPO / "models"
+# The committed bases (63 MB) are part of the source checkout, not of the wheel: they are looked up
+# in the checkout this module runs from. The recipes ship in the package (mtrl_judge.recipes).
+COMMITTED_BASES = Path(__file__).resolve().parents[3] / "models"
 
 
 @dataclass
@@ -50,12 +53,12 @@ class Plan:
         self.stages.append(Stage(name, weight, run, done))
 
 
-def _train_stage(recipe_file: Path, out_dir: Path, overrides: list[str]):
+def _train_stage(recipe: Path, out_dir: Path, overrides: list[str]):
     def run():
         from ..train.config import load_recipe
         from ..train.run import train
 
-        train(load_recipe(recipe_file, [*overrides, "--output_dir", str(out_dir)]), resume=True)
+        train(load_recipe(recipe, [*overrides, "--output_dir", str(out_dir)]), resume=True)
 
     return run
 
@@ -95,8 +98,11 @@ def training_overrides(device: torch.device, dtype: torch.dtype) -> list[str]:
 
 
 def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device = "auto",
-         dtype: str | torch.dtype = "auto") -> tuple[Plan, dict]:
+         dtype: str | torch.dtype = "auto", base_model: str | Path | None = None) -> tuple[Plan, dict]:
     """The stages of a reproduction, and where each method's results land.
+
+    base_model: the off-the-shelf base to start from when the budget does not pretrain one; default:
+    the committed models/base-<preset> of the source checkout (an installed wheel has none: pass it).
 
     `device` and `dtype` (mtrl_judge.devices) apply to the training and evaluation stages; the
     base stage, when the budget pretrains one, runs `mtrl-judge pretrain`, which chooses its device itself."""
@@ -112,9 +118,10 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
 
     p.add("world", 30, world_run, lambda: (world / "world.json").is_file())
 
-    committed = COMMITTED_BASES / f"base-{budget.preset}"
+    committed = Path(base_model) if base_model is not None else COMMITTED_BASES / f"base-{budget.preset}"
     if budget.pretrain_steps == 0 and not (committed / "config.json").is_file():
-        raise JudgeError(f"no committed base at {committed}; run `mtrl-judge pretrain` or choose a budget that pretrains")
+        raise JudgeError(f"no base model at {committed}; pass --base MODEL_DIR (e.g. a checkout's models/base-{budget.preset}, "
+                         "or one made by `mtrl-judge pretrain`) or choose a budget that pretrains")
 
     def base_run():
         if budget.pretrain_steps:
@@ -130,7 +137,8 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
     p.add("base", 10 + budget.pretrain_steps, base_run, lambda: (base / "config.json").is_file())
 
     common = ["--model", str(base), "--data", str(world), "--seed", str(seed), "--val_every", str(budget.val_every),
-              "--val_max_examples", str(budget.val_max_examples), "--per_device_train_batch_size", str(budget.per_device_train_batch_size),
+              "--val_max_examples", str(budget.val_max_examples),
+              "--per_device_train_batch_size", str(budget.per_device_train_batch_size),
               "--save_steps", str(max(budget.val_every, 10)), "--report_to", "none"]
     grpo = ["--num_generations", str(budget.num_generations), "--max_completion_length", str(budget.max_completion_length),
             "--val_max_new_tokens", str(budget.max_completion_length)]
@@ -148,19 +156,22 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         is_grpo = method in ("rl-single", "mt-rl-judge")
         overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else [])]
         cost = steps[method] * (0.75 if is_grpo else 0.5)  # seconds per step of the small base on 2 cores (demo run)
-        p.add(f"train {run_name}", cost, _train_stage(RECIPES / f"{method}.yaml", run_dir, overrides),
+        p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
               lambda d=run_dir: (d / "final" / "config.json").is_file())
 
     # Evaluation: every judge on its own tasks; the multi-task judges and the base also on the held-out pairwise tasks.
     evals: dict[str, tuple[str, list[str]]] = {"off-the-shelf": ("off-the-shelf", [*PAPER_TASKS, *HELDOUT_TASKS])}
-    for run_name, (method, tasks, style) in runs.items():
+    for run_name, (method, tasks, _style) in runs.items():
         evals[run_name] = (method, [*tasks, *(HELDOUT_TASKS if method in TABLE3_METHODS else ())])
     n_eval = budget.eval_max_examples or 400
     for run_name, (method, tasks) in evals.items():
         style = "reason" if method in ("off-the-shelf", "rl-single", "mt-rl-judge") else "direct"
         eval_dir = out / "eval" / run_name
         model = base if run_name == "off-the-shelf" else None
-        model_fn = (lambda d=out / "runs" / run_name: _model_of(d))
+
+        def model_fn(d=out / "runs" / run_name):
+            return _model_of(d)
+
         stage = _eval_stage(model, model_fn, world, eval_dir, tasks, style, budget, torch_device, torch_dtype)
         p.add(f"eval {run_name}", len(tasks) * n_eval / 30, stage,
               lambda d=eval_dir: (d / "results.json").is_file())
@@ -168,19 +179,70 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
 
 
 def collect(out: Path, evals: dict) -> dict:
-    """method -> task -> metrics, merging the single-task runs into one row per method."""
+    """method -> task -> metrics, merging the single-task runs into one row per method.
+
+    Evaluations made before macro-F1 carried a bootstrap interval and the majority baseline get both
+    from their predictions.jsonl, with the function the evaluation itself uses."""
+    from ..evaluate.runner import PREDICTIONS_FILE, prediction_interval_metrics
+    from ..tasks import get_task
+
     results: dict[str, dict] = {}
     for run_name, (method, tasks) in evals.items():
         path = out / "eval" / run_name / "results.json"
-        if path.is_file():
-            for task, metrics in json.loads(path.read_text())["tasks"].items():
-                if task in tasks:
-                    results.setdefault(method, {})[task] = metrics
+        if not path.is_file():
+            continue
+        task_metrics = json.loads(path.read_text())["tasks"]
+        predictions_file = path.parent / PREDICTIONS_FILE
+        if any("macro_f1/ci95_low" not in m for m in task_metrics.values()) and predictions_file.is_file():
+            predictions = [json.loads(line) for line in predictions_file.read_text().splitlines() if line.strip()]
+            for task, metrics in task_metrics.items():
+                if "macro_f1/ci95_low" not in metrics:
+                    of_task = [p for p in predictions if p["task"] == task]
+                    metrics.update(prediction_interval_metrics(of_task, get_task(task).choices))
+        for task, metrics in task_metrics.items():
+            if task in tasks:
+                results.setdefault(method, {})[task] = metrics
     return results
 
 
+def checkpoint_info(run_dir: Path) -> dict:
+    """Which checkpoint of a training run is evaluated (as _model_of picks it), at which step of how many,
+    and the validation it was picked on (rows per task, mean macro-F1), from best/score.json and metrics.jsonl."""
+    from ..train.callbacks import BEST_DIR, METRICS_FILE, SCORE_FILE
+    from .report import read_metrics
+
+    steps = [row["step"] for row in read_metrics(run_dir / METRICS_FILE) if isinstance(row.get("step"), int)]
+    info: dict = {"checkpoint": _model_of(run_dir).name, "step": None, "last_step": max(steps, default=None), "val_rows": {},
+                  "val_mean_macro_f1": None}
+    score_file = run_dir / BEST_DIR / SCORE_FILE
+    if info["checkpoint"] == BEST_DIR and score_file.is_file():
+        score = json.loads(score_file.read_text())
+        info["step"] = score.get("step")
+        info["val_mean_macro_f1"] = score.get("val/mean_macro_f1")
+        info["val_rows"] = {k.split("/")[1]: v for k, v in score.items() if k.startswith("val/") and k.endswith("/n")}
+    elif info["checkpoint"] != BEST_DIR:
+        info["step"] = info["last_step"]
+    return info
+
+
+STAGE_TIMES_FILE = "stage_times.json"  # stage name -> seconds it took, kept across reruns
+
+
+def _wall_time_text(times: dict[str, float], stage_names: list[str], this_run: float) -> str:
+    """The reproduction's wall time as the sum of every stage's recorded time, so that a rerun that skips
+    finished stages still reports what they cost."""
+    unrecorded = [name for name in stage_names if name not in times]
+    if len(unrecorded) == len(stage_names):
+        return f"Wall time: not recorded (every stage ran before stage times were kept; this run: {this_run / 60:.1f} min)."
+    total = sum(times.get(name, 0.0) for name in stage_names)
+    text = f"Wall time: {total / 60:.1f} min, the sum of the stages' recorded times (this run: {this_run / 60:.1f} min)"
+    if unrecorded:
+        text += f"; {len(unrecorded)} stage(s) finished before times were recorded are not counted"
+    return text + "."
+
+
 def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | torch.device = "auto",
-              dtype: str | torch.dtype = "auto") -> Path:
+              dtype: str | torch.dtype = "auto", base_model: str | Path | None = None) -> Path:
     """Run (or finish) every stage, then write the report. Returns report.md's path.
 
     device, dtype: where training and evaluation run ("auto": a CUDA GPU in bfloat16 when there is
@@ -190,10 +252,12 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
     torch_device, torch_dtype = resolve_device_and_dtype(device, dtype)  # a missing GPU fails before any stage runs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stages, evals = plan(out, budget, seed, device=torch_device, dtype=torch_dtype)
+    stages, evals = plan(out, budget, seed, device=torch_device, dtype=torch_dtype, base_model=base_model)
     total = sum(s.weight for s in stages.stages)
     done_weight = spent = 0.0
     started = time.perf_counter()
+    times_file = out / STAGE_TIMES_FILE
+    times: dict[str, float] = json.loads(times_file.read_text()) if times_file.is_file() else {}
     for i, stage in enumerate(stages.stages, start=1):
         if stage.done():
             logger.info("[%d/%d] %s: done earlier, skipped", i, len(stages.stages), stage.name)
@@ -201,23 +265,29 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
             continue
         remaining = total - done_weight
         eta = f", about {remaining * spent / done_weight / 60:.1f} min left" if done_weight else ""
-        logger.info("[%d/%d] %s (%.1f min so far%s)", i, len(stages.stages), stage.name, (time.perf_counter() - started) / 60, eta)
+        logger.info("[%d/%d] %s (%.1f min so far%s)", i, len(stages.stages), stage.name, (time.perf_counter() - started) / 60,
+                    eta)
         t0 = time.perf_counter()
         stage.run()
         spent += time.perf_counter() - t0
         done_weight += stage.weight
+        times[stage.name] = time.perf_counter() - t0
+        write_json(times_file, times)
     results = collect(out, evals)
     runs = {name: out / "runs" / name / "metrics.jsonl" for name in ("sft-unified", "mt-rl-judge")}
     header = (f"# MT-RL-Judge reproduced on JudgeWorld (budget: {budget.name})\n\n"
               f"Backbone: the `{budget.preset}` Qwen3-VL preset, pretrained here as the off-the-shelf base; "
-              f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. Steps: SFT-Single {budget.sft_single_steps}/task, "
+              f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. "
+              f"Steps: SFT-Single {budget.sft_single_steps}/task, "
               f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}. "
               f"Test examples per task: {budget.eval_max_examples or 'all'}. "
-              f"Device: {torch_device}, {dtype_name(torch_dtype)}. Wall time: {(time.perf_counter() - started) / 60:.1f} min "
-              "(this run only; skipped stages not counted).")
-    with open(out / "results.json", "w") as f:
-        json.dump(results, f, indent=1)
-    return write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"))
+              f"Device: {torch_device}, {dtype_name(torch_dtype)}. "
+              + _wall_time_text(times, [s.name for s in stages.stages], time.perf_counter() - started))
+    write_json(out / "results.json", results)
+    trained = sorted({name for name in evals if name != "off-the-shelf"})
+    checkpoints = {name: checkpoint_info(out / "runs" / name) for name in trained if (out / "runs" / name).is_dir()}
+    return write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"),
+                        checkpoints=checkpoints)
 
 
 def alarm_notes(runs_dir: Path) -> list[str]:
@@ -235,69 +305,118 @@ def alarm_notes(runs_dir: Path) -> list[str]:
 
 
 def findings(results: dict) -> list[str]:
-    """Plain statements comparing our numbers with the paper's claims, whichever way they come out."""
-    from .paper import METHOD_NAMES
+    """Plain statements comparing our numbers with each other, with the majority baseline and with the
+    paper's, whichever way they come out. An ordering (and so an agreement or a disagreement with the
+    paper) is claimed only where the two 95% intervals do not overlap; otherwise the note says the
+    difference is within them. Cells that are a constant answer or mostly unparseable are named."""
+    from .paper import METHOD_NAMES, TABLE2, TABLE3, TASK_NAMES
+    from .report import (
+        PAPER_LEVEL,
+        cell_estimate,
+        degenerate_kind,
+        has_intervals,
+        majority_baseline,
+        mean_estimate,
+        ordering,
+        paper_claim,
+    )
 
     notes = []
 
-    def mean(method, tasks):
-        vals = [results.get(method, {}).get(t, {}).get("macro_f1") for t in tasks]
-        vals = [v for v in vals if isinstance(v, (int, float))]
-        return sum(vals) / len(vals) if len(vals) == len(tasks) else None
+    def estimate(method, tasks):
+        return mean_estimate([cell_estimate(results.get(method, {}).get(t)) for t in tasks])
 
-    pw = list(PAPER_TASKS)
-    base, mt = mean("off-the-shelf", pw), mean("mt-rl-judge", pw)
-    if base is not None and mt is not None:
-        verb = "raises" if mt > base else "does not raise"
-        notes.append(f"MT-RL-Judge {verb} mean pointwise macro-F1 over the off-the-shelf base ({100 * base:.2f} -> {100 * mt:.2f}).")
-    for other in ("sft-single", "sft-unified", "rl-single"):
-        o = mean(other, pw)
-        if o is not None and mt is not None:
-            rel = "above" if mt > o else "below"
-            notes.append(f"MT-RL-Judge is {rel} {METHOD_NAMES[other]} on mean pointwise macro-F1 ({100 * mt:.2f} vs {100 * o:.2f}); "
-                         f"the paper has it {'above' if other != 'sft-single' else 'above on 4 of 6 tasks'}.")
-    held = list(HELDOUT_TASKS)
-    mt_h, sft_h = mean("mt-rl-judge", held), mean("sft-unified", held)
-    if mt_h is not None and sft_h is not None:
-        agrees = "agrees with" if mt_h > sft_h else "disagrees with"
-        notes.append(f"On the held-out pairwise format, MT-RL-Judge scores {100 * mt_h:.2f} vs SFT-Unified {100 * sft_h:.2f} "
-                     f"mean macro-F1: this {agrees} the paper's claim that RL generalises to the unseen format better than SFT.")
+    def degenerate(method, tasks):
+        return sum(degenerate_kind(results.get(method, {}).get(t)) is not None for t in tasks)
+
+    def paper_mean(table, method, tasks):
+        return sum(table[method][t] for t in tasks) / len(tasks)
+
+    def caveat(methods, tasks):
+        counts = [(m, degenerate(m, tasks)) for m in methods]
+        named = [f"{n} of {METHOD_NAMES[m]}'s {len(tasks)}" for m, n in counts if n]
+        if not named:
+            return ""
+        return f" Caution: {' and '.join(named)} cells are a constant answer or mostly unparseable (named below)."
+
+    def compare(a, b, tasks, table, what):
+        ea, eb = estimate(a, tasks), estimate(b, tasks)
+        if ea is None or eb is None:
+            return None
+        paper_a, paper_b = paper_mean(table, a, tasks), paper_mean(table, b, tasks)
+        baselines = [majority_baseline(results, t) for t in tasks]
+        baseline = sum(baselines) / len(baselines) if None not in baselines else None
+        relation, verdict = paper_claim(ea, eb, paper_a, paper_b, baseline)
+        where = f"{what} ({100 * ea.value:.2f} ± {100 * ea.half_width:.1f} vs {100 * eb.value:.2f} ± {100 * eb.half_width:.1f})"
+        paper = f"the paper's table, which has it {'above' if paper_a > paper_b else 'below'} ({paper_a:.2f} vs {paper_b:.2f})"
+        name_a, name_b = METHOD_NAMES[a], METHOD_NAMES[b]
+        if verdict == "within":
+            text = (f"{name_a} and {name_b} do not differ beyond the 95% intervals on {where}: no ordering is "
+                    f"claimed, so neither agreement nor disagreement with {paper}.")
+        elif verdict == "baseline":
+            text = (f"{name_a} is {relation} {name_b} beyond the 95% intervals on {where}, but the higher of the two is not "
+                    f"above always answering the majority label ({100 * baseline:.2f} mean) beyond its interval: no "
+                    f"evidence of judgment, so not counted as agreement or disagreement with {paper}.")
+        elif verdict == "paper level":
+            text = (f"{name_a} is {relation} {name_b} beyond the 95% intervals on {where}; the paper's table has the two "
+                    f"less than {PAPER_LEVEL:.0f} point apart ({paper_a:.2f} vs {paper_b:.2f}): no ordering there to agree "
+                    "or disagree with.")
+        else:
+            text = f"{name_a} is {relation} {name_b} beyond the 95% intervals on {where}; this {verdict} with {paper}."
+        pairs = [(cell_estimate(results[a].get(t)), cell_estimate(results[b].get(t))) for t in tasks]
+        per_task = [ordering(x, y) for x, y in pairs if x is not None and y is not None]
+        if len(tasks) > 1:
+            text += (f" Per task: above on {per_task.count('above')}, below on {per_task.count('below')}, within the "
+                     f"intervals on {per_task.count('within')}.")
+        return text + caveat((a, b), tasks)
+
+    pw, held = list(PAPER_TASKS), list(HELDOUT_TASKS)
+    if any(cell_estimate(m) is not None and not has_intervals(m) for row in results.values() for m in row.values()):
+        notes.append("Some cells have no bootstrap interval (evaluated without predictions to resample): for them no "
+                     "difference is tested, every ordering below is as if their interval were a point.")
+    for other in ("off-the-shelf", "sft-single", "sft-unified", "rl-single"):
+        note = compare("mt-rl-judge", other, pw, TABLE2, "mean pointwise macro-F1")
+        if note:
+            notes.append(note)
+    note = compare("mt-rl-judge", "sft-unified", held, TABLE3, "the held-out pairwise format's mean macro-F1")
+    if note:
+        notes.append(note + " (The paper's claim here: RL generalises to the unseen format better than SFT.)")
+    above = []
+    for method, row in results.items():
+        tasks = [t for t in row if majority_baseline(results, t) is not None and cell_estimate(row[t]) is not None]
+        if tasks:
+            beyond = [t for t in tasks if cell_estimate(row[t]).low > majority_baseline(results, t)]
+            above.append(f"{METHOD_NAMES.get(method, method)} {len(beyond)} of {len(tasks)}"
+                         + (f" ({', '.join(TASK_NAMES.get(t, t) for t in beyond)})" if 0 < len(beyond) < len(tasks) else ""))
+    if above:
+        notes.append("Above the majority-answer baseline beyond the 95% interval (the interval's lower bound above it), "
+                     "tasks per judge: " + "; ".join(above) + ".")
     return notes + degenerate_judges(results)
 
 
-def answer_shares(metrics: dict) -> dict[str, float]:
-    """Share of each predicted answer ('invalid' included) over all test verdicts, from the confusion matrix."""
-    totals: dict[str, int] = {}
-    for row in (metrics.get("confusion") or {}).values():
-        for answer, count in row.items():
-            totals[answer] = totals.get(answer, 0) + count
-    n = sum(totals.values())
-    return {answer: count / n for answer, count in totals.items()} if n else {}
-
-
-def degenerate_judges(results: dict, share: float = 0.95) -> list[str]:
+def degenerate_judges(results: dict) -> list[str]:
     """Judges whose macro-F1 is not judgment: one constant answer, or mostly unparseable output.
 
     A constant "no" on a task with 30% positives scores about 41 macro-F1, which reads like a weak
     judge in a table; these notes name such cells so that nobody mistakes them for learning."""
     from .paper import METHOD_NAMES, TASK_NAMES
+    from .report import CONSTANT_SHARE, degenerate_kind
 
     constant, unparseable = [], []
     for method, tasks in results.items():  # collect() keeps the paper's method order
         for task, metrics in tasks.items():
-            shares = answer_shares(metrics)
-            if not shares:
-                continue
-            top, top_share = max(shares.items(), key=lambda kv: kv[1])
+            kind = degenerate_kind(metrics)
             where = f"{METHOD_NAMES.get(method, method)} on {TASK_NAMES.get(task, task)}"
-            if top == "invalid" and top_share >= 0.5:
-                unparseable.append(f"{where} ({100 * top_share:.0f}%)")
-            elif top != "invalid" and top_share >= share:
-                constant.append(f"{where} ('{top}')")
+            if kind and kind[0] == "unparseable":
+                unparseable.append(f"{where} ({100 * kind[2]:.0f}%)")
+            elif kind:
+                constant.append(f"{where} ('{kind[1]}')")
     notes = []
     if constant:
-        notes.append(f"One constant answer for at least {100 * share:.0f}% of the test examples (a macro-F1 of a constant "
-                     f"classifier, not judgment), {len(constant)} cells: " + ", ".join(constant) + ".")
+        notes.append(f"One constant answer for at least {100 * CONSTANT_SHARE:.0f}% of the test examples (a macro-F1 of a "
+                     f"constant classifier, not judgment; marked † in the tables), {len(constant)} cells: "
+                     + ", ".join(constant) + ".")
     if unparseable:
-        notes.append(f"Mostly unparseable answers, {len(unparseable)} cells: " + ", ".join(unparseable) + ".")
+        notes.append(f"Mostly unparseable answers (marked ‡ in the tables), {len(unparseable)} cells: "
+                     + ", ".join(unparseable) + ".")
     return notes

@@ -1,11 +1,14 @@
 """The reproduction report: report.md with the paper's Tables 2 and 3 laid out as in the paper
-(rows = methods, columns = tasks), the paper's numbers beside ours, correlations of the judges'
-scores with graded human (or exact synthetic) scores, and PNG charts."""
+(rows = methods, columns = tasks), each cell with its 95% bootstrap interval and the paper's number,
+the majority-answer baseline, the evaluated checkpoints, correlations of the judges' scores with graded
+human (or exact synthetic) scores, notes that claim only what the intervals support, and PNG charts."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import atomic_file
@@ -14,28 +17,159 @@ from .paper import METHOD_NAMES, METHODS, TABLE2, TABLE3, TABLE3_METHODS, TASK_N
 
 logger = logging.getLogger(__name__)
 
+CONSTANT_SHARE = 0.95  # one answer for this share of the test verdicts: a constant classifier, not judgment
+UNPARSEABLE_SHARE = 0.5  # unparseable verdicts for this share: the cell measures the format, not judgment
+MARKS = {"constant": "†", "unparseable": "‡"}
+
 
 def _num(value) -> float | None:
     """A metric as a number, or None where it is missing or undefined (a dict with a reason)."""
     return value if isinstance(value, (int, float)) else None
 
 
-def _cell(ours: float | None, paper: float | None = None) -> str:
-    text = "n/a" if ours is None else f"{100 * ours:.2f}"
+# --- estimates with intervals, and the only orderings the report may claim ------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A macro-F1 with its 95% interval (low == high == value where no interval is known)."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def cell_estimate(metrics: dict | None) -> Estimate | None:
+    """The macro-F1 of one method x task cell with its bootstrap interval; None when the cell is missing.
+    A cell evaluated before intervals were recorded gets a zero-width one: no claim then rests on width."""
+    value = _num((metrics or {}).get("macro_f1"))
+    if value is None:
+        return None
+    low, high = _num(metrics.get("macro_f1/ci95_low")), _num(metrics.get("macro_f1/ci95_high"))
+    return Estimate(value, low, high) if low is not None and high is not None else Estimate(value, value, value)
+
+
+def mean_estimate(cells: list[Estimate | None]) -> Estimate | None:
+    """Mean over tasks; the tasks' test rows are independent, so the half-width of the mean is the root of
+    the sum of the tasks' squared half-widths over the number of tasks. None when a cell is missing."""
+    if not cells or any(c is None for c in cells):
+        return None
+    mean = sum(c.value for c in cells) / len(cells)
+    half = math.sqrt(sum(c.half_width**2 for c in cells)) / len(cells)
+    return Estimate(mean, mean - half, mean + half)
+
+
+def ordering(a: Estimate, b: Estimate) -> str:
+    """'above' or 'below' when a's and b's 95% intervals do not overlap; 'within' otherwise: no
+    ordering is claimed for a difference the test rows could produce by chance."""
+    if a.low > b.high:
+        return "above"
+    if a.high < b.low:
+        return "below"
+    return "within"
+
+
+# The paper reports no intervals; on its test sets (hundreds to thousands of rows) a gap under one
+# macro-F1 point is within sampling noise, so such a gap is no ordering to agree or disagree with.
+PAPER_LEVEL = 1.0
+
+
+def paper_claim(ours_a: Estimate, ours_b: Estimate, paper_a: float, paper_b: float, baseline: float | None) -> tuple[str, str]:
+    """(our ordering of a vs b, what it says about the paper's): ordering() of the two estimates, and
+    'agrees' or 'disagrees' with the paper's ordering, or why no claim is made: 'within' (the difference is
+    within our intervals), 'baseline' (the higher of the two is not above the majority-answer `baseline`
+    beyond its interval: two constant answers can differ, that is no evidence about judgment), 'paper level'
+    (the paper's two numbers, in %, are within PAPER_LEVEL points)."""
+    relation = ordering(ours_a, ours_b)
+    higher = ours_a if ours_a.value >= ours_b.value else ours_b
+    if relation == "within":
+        return relation, "within"
+    if baseline is not None and higher.low <= baseline:
+        return relation, "baseline"
+    if abs(paper_a - paper_b) < PAPER_LEVEL:
+        return relation, "paper level"
+    return relation, "agrees" if relation == ("above" if paper_a > paper_b else "below") else "disagrees"
+
+
+def has_intervals(metrics: dict | None) -> bool:
+    return _num((metrics or {}).get("macro_f1/ci95_low")) is not None
+
+
+def majority_baseline(results: dict, task: str) -> float | None:
+    """Macro-F1 of always answering the test split's majority label, as the evaluations recorded it."""
+    for method in results.values():
+        value = _num(method.get(task, {}).get("baseline/majority_macro_f1"))
+        if value is not None:
+            return value
+    return None
+
+
+def answer_shares(metrics: dict) -> dict[str, float]:
+    """Share of each predicted answer ('invalid' included) over all test verdicts, from the confusion matrix."""
+    totals: dict[str, int] = {}
+    for row in (metrics.get("confusion") or {}).values():
+        for answer, count in row.items():
+            totals[answer] = totals.get(answer, 0) + count
+    n = sum(totals.values())
+    return {answer: count / n for answer, count in totals.items()} if n else {}
+
+
+def degenerate_kind(metrics: dict | None) -> tuple[str, str, float] | None:
+    """('constant', answer, share) when one answer covers at least CONSTANT_SHARE of the verdicts,
+    ('unparseable', 'invalid', share) when unparseable ones are the most common and at least UNPARSEABLE_SHARE;
+    None for a cell that judges."""
+    shares = answer_shares(metrics or {})
+    if not shares:
+        return None
+    top, share = max(shares.items(), key=lambda kv: kv[1])
+    if top == "invalid":
+        return ("unparseable", top, share) if share >= UNPARSEABLE_SHARE else None
+    return ("constant", top, share) if share >= CONSTANT_SHARE else None
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _cell(estimate: Estimate | None, paper: float | None = None, mark: str = "") -> str:
+    """'86.25 ± 5.6 (78.64)': ours, half the width of the 95% interval, the paper's number in brackets."""
+    text = "n/a" if estimate is None else _pct(estimate.value)
+    if estimate is not None and estimate.half_width > 0:
+        text += f" ± {100 * estimate.half_width:.1f}"
+    text += mark
     return text if paper is None else f"{text} ({paper:.2f})"
 
 
-def _table(results: dict, methods, tasks, paper: dict, metric: str = "macro_f1") -> list[str]:
+def _table(results: dict, methods, tasks, paper: dict) -> list[str]:
     head = "| Method | " + " | ".join(TASK_NAMES.get(t, t) for t in tasks) + " | Mean |"
     lines = [head, "|" + "---|" * (len(tasks) + 2)]
     for method in methods:
         row = results.get(method, {})
-        values = [_num(row.get(t, {}).get(metric)) for t in tasks]
-        known = [v for v in values if v is not None]
-        mean = sum(known) / len(known) if len(known) == len(tasks) else None
-        cells = [_cell(v, paper.get(method, {}).get(t)) for v, t in zip(values, tasks)]
-        lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + f" | {_cell(mean)} |")
+        cells = [cell_estimate(row.get(t)) for t in tasks]
+        marks = [MARKS[kind[0]] if (kind := degenerate_kind(row.get(t))) else "" for t in tasks]
+        texts = [_cell(c, paper.get(method, {}).get(t), m) for c, t, m in zip(cells, tasks, marks, strict=True)]
+        lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(texts) + f" | {_cell(mean_estimate(cells))} |")
+    baselines = [majority_baseline(results, t) for t in tasks]
+    if any(b is not None for b in baselines):
+        mean = sum(baselines) / len(baselines) if all(b is not None for b in baselines) else None
+        lines.append("| *Majority answer* | " + " | ".join(_pct(b) for b in baselines) + f" | {_pct(mean)} |")
     return lines
+
+
+TABLE_LEGEND = [
+    "Each cell: our test macro-F1 ± half the width of its 95% bootstrap interval (1,000 resamples of the test rows,",
+    "seed 0; the bounds are in results.json), then the paper's number in brackets. The Mean column's interval",
+    "combines the tasks' intervals as independent. *Majority answer* is the macro-F1 of always answering the test",
+    f"split's most common label: a judge below it has learned nothing usable. {MARKS['constant']}: one answer for at least "
+    f"{100 * CONSTANT_SHARE:.0f}% of the verdicts (a constant classifier); {MARKS['unparseable']}: mostly unparseable answers.",
+]
 
 
 def _correlation_table(results: dict, methods, tasks) -> list[str]:
@@ -55,28 +189,82 @@ def _correlation_table(results: dict, methods, tasks) -> list[str]:
     return lines
 
 
-def bar_chart(results: dict, tasks, path: Path) -> None:
+def checkpoint_table(checkpoints: dict[str, dict]) -> list[str]:
+    """One row per trained run: which checkpoint was evaluated, at which step, picked on how much validation."""
+    lines = ["| Run | Evaluated checkpoint | Picked on |", "|---|---|---|"]
+    for run, info in checkpoints.items():
+        step = f"step {info['step']}" if info.get("step") is not None else "step unknown"
+        of = f" of {info['last_step']}" if info.get("last_step") is not None else ""
+        rows = info.get("val_rows") or {}
+        if info["checkpoint"] == "best":
+            sizes = sorted(set(rows.values()))
+            size = (f"{len(rows)} task(s) x {int(sizes[0])} validation rows" if len(sizes) == 1
+                    else ", ".join(f"{t} {int(n)}" for t, n in rows.items()) + " validation rows")
+            picked = f"best validation mean macro-F1 ({_pct(info.get('val_mean_macro_f1'), 1)}) on {size}"
+        else:
+            picked = "no validation checkpoint: the final weights"
+        lines.append(f"| {run} | {info['checkpoint']}, {step}{of} | {picked} |")
+    return lines
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def bar_chart(results: dict, tasks, path: Path) -> None:
+    """Macro-F1 per method and task with 95% intervals, and the majority-answer baseline per task.
+    A zero is drawn as a marker on the axis (a bar of height 0 would vanish); a missing cell has no bar."""
+    plt = _pyplot()
     methods = [m for m in METHODS if m in results]
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(11, 4.2))
     width = 0.8 / max(len(methods), 1)
     for i, method in enumerate(methods):
-        values = [100 * (_num(results[method].get(t, {}).get("macro_f1")) or 0.0) for t in tasks]
-        ax.bar([x + i * width for x in range(len(tasks))], values, width, label=METHOD_NAMES[method])
+        xs, values, errors, zeros = [], [], [[], []], []
+        for x, t in enumerate(tasks):
+            e = cell_estimate(results[method].get(t))
+            if e is None:
+                continue
+            xs.append(x + i * width)
+            values.append(100 * e.value)
+            errors[0].append(100 * max(e.value - e.low, 0.0))
+            errors[1].append(100 * max(e.high - e.value, 0.0))
+            if e.value == 0:
+                zeros.append(x + i * width)
+        bars = ax.bar(xs, values, width, yerr=errors, capsize=2, error_kw={"linewidth": 0.8}, label=METHOD_NAMES[method])
+        if zeros:
+            ax.plot(zeros, [0.8] * len(zeros), marker="v", linestyle="", color=bars.patches[0].get_facecolor(), markersize=6)
+    labelled = False
+    for x, t in enumerate(tasks):
+        baseline = majority_baseline(results, t)
+        if baseline is not None:
+            ax.hlines(100 * baseline, x - width / 2, x + width * (len(methods) - 0.5), colors="black", linestyles="--",
+                      linewidth=1.2, label=None if labelled else "majority answer")
+            labelled = True
     ax.set_xticks([x + width * (len(methods) - 1) / 2 for x in range(len(tasks))])
     ax.set_xticklabels([TASK_NAMES.get(t, t) for t in tasks], fontsize=8)
     ax.set_ylabel("macro-F1 (%)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, ncol=len(methods))
-    ax.set_title("Test macro-F1 per task (JudgeWorld)")
-    fig.tight_layout()
-    with atomic_file(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, fontsize=7, ncol=len(labels))
+    ax.set_title("Test macro-F1 per task with 95% bootstrap intervals (JudgeWorld); ▼ marks a zero")
+    _save(fig, path)
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -96,75 +284,77 @@ def rolling_mean(points: list[tuple[int, float]], window: int) -> list[tuple[int
 
 
 def curves_chart(runs: dict[str, Path], path: Path) -> None:
-    """Training reward (GRPO) and validation mean macro-F1 per step, one line per run.
-
-    Beside the reward, the share of groups whose completions all got the same reward
-    (TRL's `frac_reward_zero_std`): such a group has zero advantages and teaches nothing, so this
-    line rising toward 1 shows a policy that settled on one answer. With dynamic sampling, the share
-    of sampled groups kept for training is drawn too."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    """Three panels, each on its own 0..1 axis: the GRPO reward; the share of groups whose completions all got
+    the same reward (TRL's `frac_reward_zero_std`: zero advantages, nothing learned; rising toward 1 shows a
+    policy that settled on one answer) and, with dynamic sampling, the share of groups kept; and validation
+    mean macro-F1 per step, on the whole 0..1 range so that a small wiggle does not read as learning."""
+    plt = _pyplot()
+    fig, (reward_ax, groups_ax, val_ax) = plt.subplots(1, 3, figsize=(14, 3.8))
     for name, metrics_file in runs.items():
         rows = read_metrics(metrics_file)
-        reward = [(r["step"], r["reward"]) for r in rows if _num(r.get("reward")) is not None]
-        flat = [(r["step"], r["frac_reward_zero_std"]) for r in rows if _num(r.get("frac_reward_zero_std")) is not None]
-        val = [(r["step"], r["val/mean_macro_f1"]) for r in rows if _num(r.get("val/mean_macro_f1")) is not None]
+
+        def series(key, rows=rows):
+            return [(r["step"], r[key]) for r in rows if _num(r.get(key)) is not None]
+
+        reward, flat, kept, val = series("reward"), series("frac_reward_zero_std"), series("dynamic_sampling/kept_frac"), \
+            series("val/mean_macro_f1")
         window = max(1, len(reward) // 30)
         if reward:
-            left.plot(*zip(*rolling_mean(reward, window)), label=f"{name}: reward", linewidth=1)
+            reward_ax.plot(*zip(*rolling_mean(reward, window), strict=True), label=name, linewidth=1)
         if flat:
-            left.plot(*zip(*rolling_mean(flat, window)), label=f"{name}: groups with equal rewards", linewidth=1, linestyle="--")
-        kept = [(r["step"], r["dynamic_sampling/kept_frac"]) for r in rows if _num(r.get("dynamic_sampling/kept_frac")) is not None]
-        if kept:  # with dynamic sampling: the share of sampled groups that were mixed and trained on
-            left.plot(*zip(*rolling_mean(kept, window)), label=f"{name}: groups kept (dynamic sampling)", linewidth=1, linestyle=":")
+            groups_ax.plot(*zip(*rolling_mean(flat, window), strict=True), label=f"{name}: equal rewards", linewidth=1)
+        if kept:
+            groups_ax.plot(*zip(*rolling_mean(kept, window), strict=True), label=f"{name}: kept (dynamic sampling)", linewidth=1,
+                           linestyle=":")
         if val:
-            right.plot(*zip(*val), marker="o", label=name, linewidth=1)
-    left.set_ylim(-0.02, 1.02)
-    left.set_title("GRPO reward (lambda*format + (1-lambda)*accuracy), rolling mean")
-    left.set_xlabel("step")
-    right.set_title("validation mean macro-F1")
-    right.set_xlabel("step")
-    for ax in (left, right):
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_file(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+            val_ax.plot(*zip(*val, strict=True), marker="o", label=name, linewidth=1)
+    reward_ax.set_title("GRPO reward (lambda*format + (1-lambda)*accuracy)\nrolling mean", fontsize=9)
+    groups_ax.set_title("share of GRPO groups\nrolling mean", fontsize=9)
+    val_ax.set_title("validation mean macro-F1", fontsize=9)
+    for ax in (reward_ax, groups_ax, val_ax):
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("step")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    _save(fig, path)
 
 
 def reliability_chart(results: dict, method: str, tasks, path: Path) -> None:
-    """Reliability diagram of one judge's P(positive) per task: observed rate per confidence bin."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    """Reliability diagram of one judge's P(positive) per task (observed rate per confidence bin), and below it
+    the number of verdicts in each bin: a point made of three verdicts says little."""
+    plt = _pyplot()
+    fig, (ax, counts_ax) = plt.subplots(2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
     for t in tasks:
         bins = results.get(method, {}).get(t, {}).get("scores/calibration_bins") or []
-        points = [(b["mean_prob"], b["rate"]) for b in bins if b["count"]]
+        points = [(b["mean_prob"], b["rate"], b["count"]) for b in bins if b["count"]]
         if points:
-            ax.plot(*zip(*points), marker="o", linewidth=1, label=TASK_NAMES.get(t, t))
-    ax.set_xlabel("predicted P(positive)")
+            line, = ax.plot([p[0] for p in points], [p[1] for p in points], linewidth=0.8, label=TASK_NAMES.get(t, t))
+            # marker area grows with the bin's count: a bin of one verdict shows as a dot
+            ax.scatter([p[0] for p in points], [p[1] for p in points], s=[4 + 2 * p[2] ** 0.5 * 4 for p in points],
+                       color=line.get_color(), alpha=0.8)
+            counts_ax.plot([(b["lo"] + b["hi"]) / 2 for b in bins], [b["count"] for b in bins], marker=".", linewidth=1,
+                           color=line.get_color())
     ax.set_ylabel("observed positive rate")
-    ax.set_title(f"Calibration: {METHOD_NAMES.get(method, method)}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_file(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+    ax.set_title(f"Calibration: {METHOD_NAMES.get(method, method)} (marker area ~ verdicts in the bin)", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    counts_ax.set_xlabel("predicted P(positive) (bins of 0.1)")
+    counts_ax.set_ylabel("verdicts per bin")
+    counts_ax.set_xlim(0, 1)
+    _save(fig, path)
 
 
-def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str, notes: list[str]) -> Path:
+# --- the report -----------------------------------------------------------------------------------
+
+
+def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str, notes: list[str],
+                 checkpoints: dict[str, dict] | None = None) -> Path:
     """report.md plus bars.png, curves.png and calibration.png in `out`.
 
     results: method -> task -> the metrics evaluate() reports for that task.
     runs: run name -> its metrics.jsonl, for the training curves.
+    checkpoints: run name -> the evaluated checkpoint (pipeline.checkpoint_info).
     """
     pointwise = [t for t in PAPER_TASKS if any(t in r for r in results.values())]
     pairwise = [t for t in HELDOUT_TASKS if any(t in r for r in results.values())]
@@ -176,21 +366,23 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
     lines += _table(results, METHODS, pointwise, TABLE2)
     lines += ["", "## Table 3: held-out pairwise format (macro-F1 % over both image orders, the paper's in brackets)", ""]
     lines += _table(results, TABLE3_METHODS, pairwise, TABLE3)
+    lines += [""] + TABLE_LEGEND
     lines += ["", "Pairwise accuracy % under MJ-Bench's protocols (a verdict that changes when the two images are swapped",
               "is a tie): with ties counted wrong / over the pairs that are not ties / position consistency; and the mean",
               "accuracy of the two orders:", ""]
     lines += ["| Method | " + " | ".join(TASK_NAMES.get(t, t) for t in pairwise) + " |", "|" + "---|" * (len(pairwise) + 1)]
-
-    def pct(value) -> str:
-        return "n/a" if value is None else f"{100 * value:.1f}"
-
     for method in TABLE3_METHODS:
         cells = []
         for t in pairwise:
             m = results.get(method, {}).get(t)
-            cells.append("n/a" if not m else f"{pct(m.get('accuracy/ties_wrong'))} / {pct(m.get('accuracy/no_ties'))} / "
-                         f"{pct(m['position_consistency'])}; {pct(m['accuracy'])}")
+            cells.append("n/a" if not m else f"{_pct(m.get('accuracy/ties_wrong'), 1)} / {_pct(m.get('accuracy/no_ties'), 1)} / "
+                         f"{_pct(m['position_consistency'], 1)}; {_pct(m['accuracy'], 1)}")
         lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+    if checkpoints:
+        lines += ["", "## Evaluated checkpoints", "",
+                  "Each trained judge is evaluated at its best validation checkpoint (the paper's selection) when it has",
+                  "one:", ""]
+        lines += checkpoint_table(checkpoints)
     lines += ["", "## Scores against graded severity: Spearman rho / ROC-AUC per task", "",
               "The judge's score is P(positive choice) at the answer position; the graded score is the world's exact",
               "severity (how strong the blur, how many caption attributes are wrong, ...). 'undef.' says the metric has",

@@ -8,6 +8,7 @@ import sys
 
 from ..errors import JudgeError
 from . import serve
+from .limits import add_limit_arguments, limits_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,15 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
-    parser.add_argument("--style", choices=["reason", "direct"], default="reason")
+    parser.add_argument("--style", choices=["reason", "direct"], default=None,
+                        help="prompt style; default: the one the checkpoint was trained with (judge_config.json)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (GPU only)")
     parser.add_argument("--log-level", default="info")
+    add_limit_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         serve(args.model, host=args.host, port=args.port, api_key_env=args.api_key_env, style=args.style,
               max_new_tokens=args.max_new_tokens, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+              max_text_chars=args.max_text_chars, max_text_tokens=args.max_text_tokens, limits=limits_from_args(args),
               device=args.device, dtype=args.dtype, log_level=args.log_level)
     except JudgeError as e:
         print(f"mtrl-judge serve: error: {e}", file=sys.stderr)  # noqa: T201

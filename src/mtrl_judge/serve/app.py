@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -33,18 +33,16 @@ from ..errors import JudgeError
 from ..judge import Judge, JudgeRequest
 from ..prompts import Verdict
 from ..tasks import list_tasks
-from .batcher import BatcherClosed, BatcherFull, MicroBatcher
-from .inputs import ServeError, build_request, build_request_from_json, check_task, validation_reason
+from .batcher import BatcherClosed, BatcherFull, BatchTimeout, MicroBatcher
+from .inputs import ServeError, as_serve_error, build_request, build_request_from_json, check_task, validation_reason
+from .limits import DEFAULT_LIMITS, ServiceLimits
 from .metrics import ServiceMetrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
 from .schemas import BatchIn, BatchItemOut, BatchOut, ErrorOut, HealthOut, JudgeItem, TaskOut, TasksOut, VerdictOut
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # two 2048x2048 PNGs in base64 fit with room to spare
-DEFAULT_MAX_ITEMS_PER_BATCH = 64
-
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 413, 422, 503)}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 408, 413, 422, 503, 504)}
 _JSON_CONTENT = ("", "application/json")
 # Module level: FastAPI resolves the (string) annotations of dependencies in module globals.
 _BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
@@ -91,6 +89,8 @@ async def _read_json(request: Request) -> Any:
         raise ServeError(422, f"malformed JSON body: {e}") from None
     except RecursionError:
         raise ServeError(422, "malformed JSON body: nested too deeply") from None
+    except ValueError as e:  # Python's int conversion limit: a number of thousands of digits
+        raise ServeError(422, f"malformed JSON body: {str(e).split(';')[0]}") from None
 
 
 def _verdict_out(verdict: Verdict, model: str, start: float) -> VerdictOut:
@@ -99,15 +99,27 @@ def _verdict_out(verdict: Verdict, model: str, start: float) -> VerdictOut:
                       latency_ms=round((time.perf_counter() - start) * 1000, 2))
 
 
+def _encodable(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (JSON may carry lone surrogates, which cannot be written back)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _pixels(request: JudgeRequest) -> int:
+    """Decoded pixels a prepared request holds (its images are PIL images by then)."""
+    return sum(getattr(image, "width", 0) * getattr(image, "height", 0) for image in request.images)
+
+
 def create_app(
     judge: Judge,
     *,
     api_key: str | None = None,
     max_batch_size: int = 16,
     max_wait_ms: float = 10.0,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    max_items_per_batch: int = DEFAULT_MAX_ITEMS_PER_BATCH,
-    max_queue_size: int = 1024,
+    limits: ServiceLimits = DEFAULT_LIMITS,
     drain_timeout_s: float = 120.0,
 ) -> FastAPI:
     """A FastAPI app serving `judge`.
@@ -117,21 +129,25 @@ def create_app(
         api_key: when set, every endpoint but /health and the docs needs it, as
             `Authorization: Bearer KEY` or `X-API-Key: KEY`; otherwise 401.
         max_batch_size, max_wait_ms: micro-batching (see batcher.py).
-        max_body_bytes: larger request bodies get 413, with or without a Content-Length header.
-        max_items_per_batch: the most items one POST /v1/judge/batch may carry (more: 422).
-        max_queue_size: items waiting for the model beyond this are refused with 503.
+        limits: body size and time, items per batch request, the queue (items and decoded
+            pixels) and the time limit per model batch (serve/limits.py); the connection-side
+            ones (headers, concurrency, keep-alive) are the ASGI server's, see `serve`.
         drain_timeout_s: on shutdown, how long to keep judging requests already queued.
     """
-    if max_body_bytes < 1 or max_items_per_batch < 1:
-        raise JudgeError("max_body_bytes and max_items_per_batch must be positive")
     if api_key is not None and not api_key.strip():
         raise JudgeError("api_key is empty: pass None for an open server, or a real key")
 
     def run_batch(requests: list[JudgeRequest]) -> list[Verdict]:
         return judge.judge_many(requests)
 
-    batcher = MicroBatcher(run_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue_size=max_queue_size)
-    metrics = ServiceMetrics()
+    try:
+        batcher = MicroBatcher(run_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                               max_queue_size=limits.max_queue_size, max_queue_pixels=limits.max_queue_pixels,
+                               batch_timeout_s=limits.batch_timeout_s)
+    except ValueError as e:
+        raise JudgeError(str(e)) from None
+    max_items_per_batch = limits.max_items_per_batch
+    metrics = ServiceMetrics(batcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -155,6 +171,7 @@ def create_app(
     app.state.judge = judge
     app.state.batcher = batcher
     app.state.metrics = metrics
+    app.state.limits = limits
 
     async def require_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
@@ -179,11 +196,13 @@ def create_app(
     async def judge_prepared(request: JudgeRequest) -> Verdict:
         """Through the batcher; maps its refusals and model failures to HTTP statuses."""
         try:
-            return await batcher.submit(request)
+            return await batcher.submit(request, pixels=_pixels(request))
         except (BatcherFull, BatcherClosed) as e:
             raise ServeError(503, str(e)) from None
+        except BatchTimeout as e:
+            raise ServeError(504, str(e)) from None
         except JudgeError as e:
-            raise ServeError(400, str(e)) from None
+            raise as_serve_error(e) from None
         except Exception:
             logger.exception("the model failed on a %s request", request.task)
             raise ServeError(500, "internal error while judging; see the server log") from None
@@ -196,16 +215,17 @@ def create_app(
             uploads = form.getlist("images") + form.getlist("image")
             if any(not isinstance(u, UploadFile) for u in uploads):
                 raise ServeError(400, "field 'images' must be file uploads (for base64 strings, POST JSON instead)")
-            check_task(task, len(uploads), text or None)  # before reading any file
+            check_task(task, len(uploads), text or None, judge.limits)  # before reading any file
             blobs = [await u.read() for u in uploads]
-        return await run_in_threadpool(build_request, task, text or None, blobs, max_pixels=judge.max_pixels)
+        return await run_in_threadpool(build_request, judge, task, text or None, blobs)
 
     @router.post(
         "/v1/judge",
         response_model=VerdictOut,
         summary="Judge one example",
         description="JSON body {task, text, images: [base64]} or a multipart form with fields task, text and one or two "
-        "`images` files. Errors: 400 bad image, 404 unknown task, 413 body too large, 422 wrong image count or bad JSON.",
+        "`images` files. Errors: 400 bad image, 404 unknown task, 413 body or text too large, 422 wrong image count, "
+        "missing text or bad JSON.",
         openapi_extra=_judge_body_doc(),
     )
     async def judge_one(request: Request) -> VerdictOut:
@@ -219,7 +239,7 @@ def create_app(
                 item = JudgeItem.model_validate(payload)
             except ValidationError as e:
                 raise ServeError(422, validation_reason(e)) from None
-            prepared = await run_in_threadpool(build_request_from_json, item.model_dump(), max_pixels=judge.max_pixels)
+            prepared = await run_in_threadpool(build_request_from_json, judge, item.model_dump())
         verdict = await judge_prepared(prepared)
         return _verdict_out(verdict, judge.name, start)
 
@@ -242,19 +262,21 @@ def create_app(
         if not items:
             raise ServeError(422, "field 'items' is empty")
         if len(items) > max_items_per_batch:
-            raise ServeError(422, f"field 'items' has {len(items)} items; at most {max_items_per_batch} per request")
+            raise ServeError(422, f"field 'items' has {len(items)} items; "
+                                  f"at most {max_items_per_batch} per request (max_items_per_batch)")
 
         async def one(index: int, raw: Any) -> BatchItemOut:
             where = f"items[{index}]"
             item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
             item_start = time.perf_counter()
+            if item_id is not None and not _encodable(item_id):  # echoed back, so it must encode as UTF-8
+                return BatchItemOut(index=index, ok=False, status=422, error=f"{where}: field 'id' is not valid Unicode")
             try:
                 try:
                     item = JudgeItem.model_validate(raw)
                 except ValidationError as e:
                     raise ServeError(422, validation_reason(e, where)) from None
-                prepared = await run_in_threadpool(build_request_from_json, item.model_dump(), max_pixels=judge.max_pixels,
-                                                   where=where)
+                prepared = await run_in_threadpool(build_request_from_json, judge, item.model_dump(), where=where)
                 verdict = await judge_prepared(prepared)
             except ServeError as e:
                 return BatchItemOut(index=index, id=item_id, ok=False, status=e.status, error=e.reason)
@@ -270,23 +292,28 @@ def create_app(
     async def tasks() -> TasksOut:
         return TasksOut(tasks=[TaskOut(**t.to_dict(), choices=list(t.choices), num_images=t.num_images) for t in list_tasks()])
 
-    @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text format)")
-    async def metrics_endpoint() -> PlainTextResponse:
-        text = metrics.render(batcher.stats, batcher.queue_depth)
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+    @router.get("/metrics", response_class=Response, summary="Prometheus metrics (text format)")
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.get("/health", response_model=HealthOut, summary="Liveness and readiness (never needs the API key)",
              responses={503: {"model": HealthOut}})
     async def health() -> JSONResponse:
-        ok = batcher.running
-        body = HealthOut(status="ok" if ok else "unavailable", model=judge.name, queue_depth=batcher.queue_depth)
+        busy, stuck = batcher.busy_seconds, batcher.stuck_seconds
+        if not batcher.running:
+            worker = "stopped"
+        else:
+            worker = "stuck" if stuck is not None else "busy" if busy is not None else "idle"
+        ok = worker in ("idle", "busy")
+        body = HealthOut(status="ok" if ok else "unavailable", model=judge.name, queue_depth=batcher.queue_depth,
+                         worker=worker, batch_seconds=None if busy is None else round(busy, 3))
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     app.include_router(router)
     _add_schemas(app, batch_defs)
     known = {"/v1/judge", "/v1/judge/batch", "/v1/tasks", "/metrics", "/health", "/docs", "/redoc", "/openapi.json"}
     # Outermost first: metrics see every answer, including 413s from the size limit.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=limits.max_body_bytes, body_timeout_s=limits.body_timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)
     return app
 

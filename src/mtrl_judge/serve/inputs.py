@@ -1,12 +1,14 @@
 """Turning untrusted request fields into a JudgeRequest, with an HTTP status for each mistake.
 
 Why a module of its own: the JSON endpoint, the multipart endpoint and each item of a batch all
-validate the same way, and each kind of mistake maps to one status code:
+validate the same way. The request itself is checked by the one check every surface uses
+(mtrl_judge.requests); `status_for` maps its error classes to HTTP statuses, here and only here:
 
-- unknown task                          404, the message lists the known tasks
-- wrong number of images, missing text  422
-- not base64, not an image, too many pixels   400, with the reason
-- an image given as a URL               400: the server never fetches anything
+- unknown task                                      404, the message lists the known tasks
+- wrong number of images, missing or bad text       422
+- text over the length bound                        413
+- not base64, not an image, too many pixels, too elongated   400, with the reason
+- an image given as a URL                           400: the server never fetches anything
 
 Checks run cheapest first (task, counts, text) so a wrong request fails before any decoding.
 """
@@ -20,10 +22,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from ..data.images import load_image
-from ..errors import JudgeError, UnknownTaskError
-from ..judge import JudgeRequest
-from ..tasks import get_task
+from ..errors import InvalidImageError, InvalidRequestError, JudgeError, RequestTooLargeError, UnknownTaskError
+from ..requests import JudgeRequest, RequestLimits, check_request
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -58,47 +58,50 @@ def decode_base64_image(data: object, where: str) -> bytes:
         raise ServeError(400, f"{where}: not valid base64") from None
 
 
-def check_task(task: object, num_images: int, text: object, where: str = "") -> str:
-    """Validate task name, image count and text before any image is decoded; returns the task name."""
-    prefix = f"{where}: " if where else ""
-    if not isinstance(task, str) or not task:
-        raise ServeError(422, f"{prefix}field 'task' is missing or not a string")
+# The one mapping from the request check's error classes to HTTP statuses (most specific first).
+_STATUS: tuple[tuple[type[JudgeError], int], ...] = (
+    (UnknownTaskError, 404),
+    (RequestTooLargeError, 413),
+    (InvalidRequestError, 422),
+    (InvalidImageError, 400),
+)
+
+
+def status_for(error: JudgeError) -> int:
+    """The HTTP status of a user mistake raised by the request check (400 for any other JudgeError)."""
+    return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
+
+
+def as_serve_error(error: JudgeError) -> ServeError:
+    return ServeError(status_for(error), str(error))
+
+
+def check_task(task: object, num_images: int, text: object, limits: RequestLimits, where: str = "") -> str:
+    """The request check before any image is read or decoded; returns the task name."""
     try:
-        spec = get_task(task)
-    except UnknownTaskError as e:
-        raise ServeError(404, f"{prefix}{e}") from None
-    if num_images != spec.num_images:
-        raise ServeError(422, f"{prefix}field 'images': task {spec.name!r} ({spec.format}) takes {spec.num_images} image(s), "
-                              f"got {num_images}")
-    if text is not None and not isinstance(text, str):
-        raise ServeError(422, f"{prefix}field 'text' must be a string")
-    if spec.uses_text and not (text or "").strip():
-        raise ServeError(422, f"{prefix}field 'text': task {spec.name!r} judges an image against a text, but none was given")
-    return spec.name
+        return check_request(task, num_images, text, limits, where).name
+    except JudgeError as e:
+        raise as_serve_error(e) from None
 
 
-def build_request(task: str, text: str | None, images: Sequence[bytes], *, max_pixels: int, where: str = "") -> JudgeRequest:
-    """Decode image bytes (pixel limit checked from the header first) into a ready JudgeRequest.
+def build_request(judge, task: str, text: str | None, images: Sequence[bytes], *, where: str = "") -> JudgeRequest:
+    """Decode image bytes (limits checked from the header first) into a JudgeRequest ready for the
+    model, through `judge.prepare` (the one request check plus the text's token count).
 
-    Blocking (image decoding): call it from a worker thread, not the event loop."""
-    name = check_task(task, len(images), text, where)
-    prefix = f"{where}: " if where else ""
-    decoded = []
-    for i, blob in enumerate(images):
-        try:
-            decoded.append(load_image(bytes(blob), max_pixels=max_pixels, where=f"{prefix}field 'images'[{i}]"))
-        except JudgeError as e:
-            raise ServeError(400, str(e)) from None
-    return JudgeRequest(task=name, images=decoded, text=text)
+    Blocking (image decoding, tokenizing): call it from a worker thread, not the event loop."""
+    try:
+        return judge.prepare(JudgeRequest(task=task, images=[bytes(blob) for blob in images], text=text), where)
+    except JudgeError as e:
+        raise as_serve_error(e) from None
 
 
-def build_request_from_json(item: dict, *, max_pixels: int, where: str = "") -> JudgeRequest:
+def build_request_from_json(judge, item: dict, *, where: str = "") -> JudgeRequest:
     """A JSON item {task, text, images: [base64...]} (already schema-checked) to a JudgeRequest."""
     images = item.get("images") or []
-    check_task(item.get("task"), len(images), item.get("text"), where)
+    check_task(item.get("task"), len(images), item.get("text"), judge.limits, where)
     prefix = f"{where}: " if where else ""
     blobs = [decode_base64_image(img, f"{prefix}field 'images'[{i}]") for i, img in enumerate(images)]
-    return build_request(item["task"], item.get("text"), blobs, max_pixels=max_pixels, where=where)
+    return build_request(judge, item["task"], item.get("text"), blobs, where=where)
 
 
 def validation_reason(error: ValidationError, where: str = "") -> str:

@@ -1,106 +1,78 @@
-"""Prometheus metrics in the text exposition format, without a client library.
+"""Prometheus metrics of the service, with prometheus_client and one registry per app.
 
-Why not prometheus_client: the service needs a handful of counters and two histograms, all
-updated on one event loop; a few dozen lines avoid a dependency and its global registry (tests
-create many apps in one process).
+Why a registry per app rather than prometheus_client's global one: tests (and users who mount
+several judges) create many apps in one process, and each must count only its own requests.
 
-Exposed (prefix `mtrl_judge_`):
+Exposed (prefix `mtrl_judge_`; these names are what dashboards query, keep them stable):
 - requests_total{endpoint,status}                  counter
 - request_duration_seconds{endpoint}               histogram (+ _sum, _count)
-- batch_size                                       histogram of model batch sizes
-- batches_total, items_judged_total, item_failures_total, model_busy_seconds_total  counters
-- queue_depth, in_flight_requests                  gauges
+- in_flight_requests                               gauge
+- queue_depth, queued_pixels                       gauges, read from the batcher at scrape time
+- batch_size                                       histogram of model batch sizes (from the batcher's stats)
+- batches_total, items_judged_total, item_failures_total, batch_timeouts_total, model_busy_seconds_total  counters
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+PREFIX = "mtrl_judge_"
 
 
-def _labels(**labels: str) -> str:
-    if not labels:
-        return ""
-    body = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-    return "{" + body + "}"
+class _BatcherCollector:
+    """Batch numbers read from a MicroBatcher's stats when scraped, so the batcher needs no metrics code."""
+
+    def __init__(self, batcher) -> None:
+        self.batcher = batcher
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.batcher.stats
+        buckets = [(_le(le), sum(n for size, n in stats.batch_sizes.items() if size <= le)) for le in BATCH_BUCKETS]
+        buckets.append(("+Inf", stats.batches))
+        sum_value = sum(size * n for size, n in stats.batch_sizes.items())
+        yield HistogramMetricFamily(f"{PREFIX}batch_size", "Items per model batch.", buckets=buckets, sum_value=sum_value)
+        for name, value, help_ in (
+            ("batches_total", stats.batches, "Model batches run."),
+            ("items_judged_total", stats.items, "Items the model was given."),
+            ("item_failures_total", stats.failed_items, "Items that failed inside the model worker (time-outs included)."),
+            ("batch_timeouts_total", stats.timed_out_batches, "Batches that ran over batch_timeout_s."),
+            ("model_busy_seconds_total", stats.busy_seconds, "Seconds the model spent running batches."),
+        ):
+            yield CounterMetricFamily(f"{PREFIX}{name}", help_, value=value)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _num(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return repr(float(value)) if isinstance(value, float) and not value.is_integer() else str(int(value))
-
-
-class Histogram:
-    """Cumulative-bucket histogram (Prometheus semantics: bucket `le` counts observations <= le)."""
-
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = tuple(sorted(buckets))
-        self.counts = [0] * (len(self.buckets) + 1)  # last one is +Inf
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def lines(self, name: str, **labels: str) -> list[str]:
-        out, cumulative = [], 0
-        for le, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
-            cumulative += n
-            out.append(f"{name}_bucket{_labels(**labels, le=_num(le))} {cumulative}")
-        out.append(f"{name}_sum{_labels(**labels)} {self.sum:.6f}")
-        out.append(f"{name}_count{_labels(**labels)} {self.count}")
-        return out
+def _le(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
 class ServiceMetrics:
-    """Request counts and latencies per endpoint and status; batch numbers come from the batcher."""
+    """Request counts, latencies and in-flight requests of one app, plus its batcher's numbers."""
 
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], int] = defaultdict(int)
-        self.latency: dict[str, Histogram] = {}
-        self.in_flight = 0
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, batcher=None) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(f"{PREFIX}requests", "HTTP requests by endpoint and status code.",
+                                ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram(f"{PREFIX}request_duration_seconds", "HTTP request latency by endpoint.",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.in_flight = Gauge(f"{PREFIX}in_flight_requests", "HTTP requests being handled now.", registry=self.registry)
+        if batcher is not None:
+            Gauge(f"{PREFIX}queue_depth", "Items waiting for a model batch.",
+                  registry=self.registry).set_function(lambda: batcher.queue_depth)
+            Gauge(f"{PREFIX}queued_pixels", "Pixels of decoded images held by requests not yet answered.",
+                  registry=self.registry).set_function(lambda: batcher.held_pixels)
+            self.registry.register(_BatcherCollector(batcher))
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.requests[(endpoint, status)] += 1
-        self.latency.setdefault(endpoint, Histogram(LATENCY_BUCKETS)).observe(seconds)
+        self.requests.labels(endpoint=endpoint, status=str(status)).inc()
+        self.latency.labels(endpoint=endpoint).observe(seconds)
 
-    def render(self, batcher_stats=None, queue_depth: int = 0) -> str:
-        """The whole exposition text; `batcher_stats` is a BatcherStats (or None)."""
-        p = "mtrl_judge_"
-        lines = [f"# HELP {p}requests_total HTTP requests by endpoint and status code.", f"# TYPE {p}requests_total counter"]
-        for (endpoint, status), n in sorted(self.requests.items()):
-            lines.append(f"{p}requests_total{_labels(endpoint=endpoint, status=str(status))} {n}")
-        lines += [f"# HELP {p}request_duration_seconds HTTP request latency by endpoint.",
-                  f"# TYPE {p}request_duration_seconds histogram"]
-        for endpoint, hist in sorted(self.latency.items()):
-            lines += hist.lines(f"{p}request_duration_seconds", endpoint=endpoint)
-        lines += [f"# HELP {p}in_flight_requests HTTP requests being handled now.", f"# TYPE {p}in_flight_requests gauge",
-                  f"{p}in_flight_requests {self.in_flight}"]
-        lines += [f"# HELP {p}queue_depth Items waiting for a model batch.", f"# TYPE {p}queue_depth gauge",
-                  f"{p}queue_depth {queue_depth}"]
-        if batcher_stats is not None:
-            hist = Histogram(BATCH_BUCKETS)
-            for size, n in batcher_stats.batch_sizes.items():
-                hist.counts[bisect.bisect_left(hist.buckets, size)] += n
-                hist.sum += size * n
-                hist.count += n
-            lines += [f"# HELP {p}batch_size Items per model batch.", f"# TYPE {p}batch_size histogram",
-                      *hist.lines(f"{p}batch_size")]
-            for name, value, help_ in (
-                ("batches_total", batcher_stats.batches, "Model batches run."),
-                ("items_judged_total", batcher_stats.items, "Items the model was given."),
-                ("item_failures_total", batcher_stats.failed_items, "Items that failed inside the model worker."),
-                ("model_busy_seconds_total", round(batcher_stats.busy_seconds, 6), "Seconds the model spent running batches."),
-            ):
-                lines += [f"# HELP {p}{name} {help_}", f"# TYPE {p}{name} counter", f"{p}{name} {value}"]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The whole exposition text."""
+        return generate_latest(self.registry)

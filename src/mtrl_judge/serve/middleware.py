@@ -1,12 +1,13 @@
-"""Pure ASGI middleware: a request-body size limit and request metrics.
+"""Pure ASGI middleware: request-body size and time limits, and request metrics.
 
-Why pure ASGI rather than Starlette's BaseHTTPMiddleware: the size limit must count the bytes as
-they arrive (a chunked upload has no Content-Length to check), which needs the `receive` channel,
-and plain ASGI adds no extra task per request.
+Why pure ASGI rather than Starlette's BaseHTTPMiddleware: the limits must act as the bytes arrive
+(a chunked upload has no Content-Length to check; a client that sends half a body and stalls never
+finishes it), which needs the `receive` channel, and plain ASGI adds no extra task per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.exceptions import HTTPException
@@ -24,12 +25,23 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body exceeds the limit of {limit:,} bytes")
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over `max_body_bytes`: at once from Content-Length, else while streaming."""
+class BodyTimeout(HTTPException):
+    """Raised from `receive` when the body has not all arrived in time (like BodyTooLarge: 408)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"request body not received within {seconds:g} s (body_timeout_s)", headers={"Connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `max_body_bytes`: at once from Content-Length, else while streaming.
+    408 when the whole body has not arrived `body_timeout_s` after the request's headers: a total
+    deadline rather than one per read, so a client dripping a byte at a time cannot hold a
+    connection (and its share of `limit_concurrency`) forever."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,14 +59,24 @@ class BodyLimitMiddleware:
                 return
         received = 0
         started = False
+        body_done = False
+        loop = asyncio.get_running_loop()
+        deadline = None if self.body_timeout_s is None else loop.time() + self.body_timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or deadline is None:  # after the body, receive() waits for a disconnect: no deadline
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise BodyTimeout(self.body_timeout_s) from None  # type: ignore[arg-type]
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     raise BodyTooLarge(self.max_body_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -68,6 +90,9 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not started:  # raised outside an endpoint (e.g. in body parsing): answer here
                 await self._too_large(scope, receive, send)
+        except BodyTimeout as e:
+            if not started:
+                await JSONResponse({"detail": e.detail}, status_code=408, headers=e.headers)(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = {"detail": f"request body exceeds the limit of {self.max_body_bytes:,} bytes"}
@@ -98,11 +123,11 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        self.metrics.in_flight += 1
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            self.metrics.in_flight -= 1
+            self.metrics.in_flight.dec()
             path = scope.get("path", "")
             endpoint = path if path in self.known_paths else "other"
             self.metrics.observe_request(endpoint, status, time.perf_counter() - start)

@@ -75,6 +75,8 @@ class TasksOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description="ok (200), or unavailable (503): starting, shutting down, or the worker is stuck")
     model: str
     queue_depth: int
+    worker: str = Field(description="idle, busy, stuck (its batch ran over batch_timeout_s) or stopped")
+    batch_seconds: float | None = Field(default=None, description="seconds the model has spent in its current batch")

@@ -1,12 +1,12 @@
-"""Trainer callbacks: validation macro-F1 per task with best-checkpoint selection, metrics.jsonl, and the
-collapse alarm (alarms.jsonl)."""
+"""Trainer callbacks: validation macro-F1 per task with best-checkpoint selection, metrics.jsonl, the
+collapse alarm (alarms.jsonl), judge_config.json in every checkpoint, and the training progress bar."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 from accelerate.utils import broadcast_object_list
@@ -16,8 +16,11 @@ from ..data.dataset import load_task_split
 from ..evaluate.metrics import classification_metrics
 from ..io import atomic_dir, write_json
 from ..judge import Judge, JudgeRequest
+from ..judge_config import JUDGE_CONFIG_FILE, judge_config, write_judge_config
+from ..progress import progress_bar
 from ..tasks import get_task
 from .config import JudgeArguments
+from .data import drop_unusable_rows
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,11 @@ SCORE_FILE = "score.json"
 METRICS_FILE = "metrics.jsonl"
 ALARMS_FILE = "alarms.jsonl"
 INVALID = "invalid"  # the answer name of unparseable verdicts in answer shares
+
+
+def judge_config_of(args: JudgeArguments) -> dict:
+    """The judge_config.json of this run's checkpoints: the style and budget they are meant to be asked with."""
+    return judge_config(method=args.method, style=args.style, tasks=args.tasks, max_new_tokens=args.val_max_new_tokens)
 
 
 def answer_shares(pred: list[str | None], choices, prefix: str) -> dict[str, float]:
@@ -45,8 +53,8 @@ def _drop_lines_after(path: Path, step: int) -> None:
 
 @contextmanager
 def _full_state_dict(trainer):
-    """FSDP with sharded checkpoints (recipes/accelerate/fsdp.yaml): transformers' Trainer.save_model writes weights
-    only for FULL_STATE_DICT, so best/ and final/ would hold no weights. Gather them whole for this save only
+    """FSDP with sharded checkpoints (src/mtrl_judge/recipes/accelerate/fsdp.yaml): transformers' Trainer.save_model
+    writes weights only for FULL_STATE_DICT, so best/ and final/ would hold no weights. Gather them whole for this save only
     (TRL's scripts do the same before their final save); checkpoint-N stay sharded. Not run here (no GPUs)."""
     plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None) if trainer.is_fsdp_enabled else None
     if plugin is None or "FULL_STATE_DICT" in str(plugin.state_dict_type):
@@ -95,6 +103,7 @@ class ValidationCallback(TrainerCallback):
         for task in args.tasks:
             ds = load_task_split(args.data, task, args.val_split)
             ds = ds.select(range(min(args.val_max_examples, len(ds))))
+            ds = drop_unusable_rows(ds, args.data, task, args.val_split)  # one bad row must not stop every validation
             self.sets[task] = (
                 [JudgeRequest(task=task, images=row["images"], text=row["text"]) for row in ds],
                 list(ds["label"]),
@@ -144,7 +153,8 @@ class ValidationCallback(TrainerCallback):
                     ", ".join(f"{t} {metrics[f'val/{t}/macro_f1']:.3f}" for t in self.sets))
         if metrics["val/mean_macro_f1"] > self.best:
             self.best = metrics["val/mean_macro_f1"]
-            save_model_dir(trainer, self.output_dir / BEST_DIR, {SCORE_FILE: {"step": state.global_step, **metrics}})
+            save_model_dir(trainer, self.output_dir / BEST_DIR, {SCORE_FILE: {"step": state.global_step, **metrics},
+                                                                JUDGE_CONFIG_FILE: judge_config_of(self.args)})
             logger.info("new best checkpoint (mean macro-F1 %.4f) saved to %s", self.best, self.output_dir / BEST_DIR)
         return metrics
 
@@ -267,3 +277,56 @@ class CollapseAlarmCallback(TrainerCallback):
             with self.path.open("a", encoding="utf-8") as f:  # whole lines appended: readable while training runs
                 f.write("".join(json.dumps(event) + "\n" for event in events))
         return control
+
+
+class JudgeConfigCallback(TrainerCallback):
+    """Writes judge_config.json into each checkpoint-N TRL saves (best/ and final/ get theirs from save_model_dir), so
+    that any checkpoint loads with the prompt style it was trained with. Runs after TRL's save (on_save)."""
+
+    def __init__(self, args: JudgeArguments) -> None:
+        self.config = judge_config_of(args)
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            write_judge_config(folder, self.config)
+        return control
+
+
+class TrainingProgressCallback(TrainerCallback):
+    """One rich progress bar for the whole run (steps done of max_steps, elapsed, time left), on the main process.
+
+    It replaces transformers' ProgressCallback (tqdm) and PrinterCallback, which print every log dict to the
+    terminal: those dicts go to metrics.jsonl (and TensorBoard when report_to asks) only. The time left is
+    the mean pace since the run (or the resumed part of it) began, validation pauses included, so it stays
+    steady instead of following the last few steps."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.stack: ExitStack | None = None
+        self.advance = None
+        self.step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.stack is None:
+            self.stack = ExitStack()
+            self.step = state.global_step  # a resumed run starts part-way
+            self.advance = self.stack.enter_context(progress_bar(
+                self.description, total=state.max_steps, completed=self.step, speed_estimate_period=24 * 3600.0))
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.advance is not None and state.global_step > self.step:
+            self.advance(state.global_step - self.step)
+            self.step = state.global_step
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.close()
+        return control
+
+    def close(self) -> None:
+        """Stop the bar (also after a run killed part-way, which never reaches on_train_end)."""
+        if self.stack is not None:
+            self.stack.close()
+            self.stack = self.advance = None

@@ -12,17 +12,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from transformers import HfArgumentParser
 from trl import GRPOConfig, SFTConfig
 
 from ..errors import JudgeError
 from ..rewards import REWARDS
-from ..tasks import PAPER_TASKS, get_task, register_tasks_from_yaml
+from ..tasks import PAPER_TASKS, get_task, read_yaml, register_tasks_from_yaml
 
 METHODS = {"sft": SFTConfig, "grpo": GRPOConfig}
 MIXTURES = ("balanced", "proportional", "weighted")
@@ -35,23 +35,32 @@ class JudgeArguments:
     method: str = field(default="grpo", metadata={"help": "training method: sft (SFTTrainer) or grpo (GRPOTrainer)"})
     model: str = field(default="", metadata={"help": "local model folder: our base, or a Qwen2.5-VL / Qwen3-VL checkpoint"})
     data: str = field(default="", metadata={"help": "data folder with one dataset per task (world generate / data import)"})
-    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS), metadata={"help": "tasks to train on; one task = a *-Single baseline"})
+    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS),
+                             metadata={"help": "tasks to train on; one task = a *-Single baseline"})
     mixture: str = field(
         default="balanced",
-        metadata={"help": "balanced: every task sampled as often as the largest; proportional: natural sizes; weighted: task_weights"},
+        metadata={"help": "balanced: every task sampled as often as the largest; proportional: natural sizes; "
+                          "weighted: task_weights"},
     )
-    task_weights: list[float] | None = field(default=None, metadata={"help": "sampling weight per task (same order as tasks); mixture=weighted"})
+    task_weights: list[float] | None = field(
+        default=None, metadata={"help": "sampling weight per task (same order as tasks); mixture=weighted"}
+    )
     balance_labels: bool = field(
         default=False,
         metadata={"help": "draw each task's training rows evenly across its labels (yes/no, 1/2), keeping the task's row "
                           "count from `mixture`: the same as inverse-frequency weights on the labels"},
     )
     max_examples_per_task: int | None = field(default=None, metadata={"help": "use at most this many training rows per task"})
-    style: str | None = field(default=None, metadata={"help": "prompt style: direct or reason (default: sft -> direct, grpo -> reason)"})
-    format_weight: float = field(
-        default=0.1, metadata={"help": "lambda in lambda * format + (1 - lambda) * accuracy (EasyR1's default format weight, 0.1)"}
+    style: str | None = field(
+        default=None, metadata={"help": "prompt style: direct or reason (default: sft -> direct, grpo -> reason)"}
     )
-    rewards: list[str] = field(default_factory=lambda: ["format", "accuracy"], metadata={"help": "reward functions, by registered name"})
+    format_weight: float = field(
+        default=0.1,
+        metadata={"help": "lambda in lambda * format + (1 - lambda) * accuracy (EasyR1's default format weight, 0.1)"},
+    )
+    rewards: list[str] = field(
+        default_factory=lambda: ["format", "accuracy"], metadata={"help": "reward functions, by registered name"}
+    )
     log_task_accuracy: bool = field(default=True, metadata={"help": "log training accuracy per task (zero-weight rewards)"})
     val_every: int = field(default=50, metadata={"help": "validate every N optimizer steps (0: only at the end)"})
     val_split: str = field(default="validation", metadata={"help": "split used for validation and best-checkpoint selection"})
@@ -104,9 +113,18 @@ class JudgeArguments:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], metadata={"help": "modules given LoRA adapters"}
     )
     image_max_pixels: int | None = field(
-        default=None, metadata={"help": "resize images to at most this many pixels (the paper: 4,194,304); default: the processor's"}
+        default=None,
+        metadata={"help": "resize images to at most this many pixels (the paper: 4,194,304); default: the processor's"},
     )
-    tasks_file: str | None = field(default=None, metadata={"help": "YAML file registering extra tasks before the recipe is checked"})
+    tasks_file: str | None = field(
+        default=None, metadata={"help": "YAML file registering extra tasks before the recipe is checked"}
+    )
+    keep_checkpoints: bool = field(
+        default=False,
+        metadata={"help": "keep the optimizer and scheduler states of checkpoint-N folders once the run has finished "
+                          "(default: drop them, keeping weights and trainer state; "
+                          "an unfinished run keeps everything for --resume)"},
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -139,7 +157,8 @@ class JudgeArguments:
         if self.style not in ("direct", "reason"):
             raise JudgeError(f"field 'style' is {self.style!r}; expected direct or reason")
         if self.method == "sft" and self.style == "reason":
-            raise JudgeError("field 'style': SFT needs reasoning targets for the reason style, which the data does not carry; use direct")
+            raise JudgeError("field 'style': SFT needs reasoning targets for the reason style, "
+                             "which the data does not carry; use direct")
         if not 0.0 <= self.format_weight <= 1.0:
             raise JudgeError(f"field 'format_weight' (lambda) must be in [0, 1], got {self.format_weight}")
         for name in self.rewards:
@@ -191,40 +210,12 @@ def _field_names(*classes) -> set[str]:
     return {f.name for cls in classes for f in dataclasses.fields(cls)}
 
 
-def _apply_cpu_defaults(values: dict) -> dict:
-    """Sensible values where the recipe is silent and no GPU is present (cpu-recipe.md):
-    TRL defaults to bf16 and gradient checkpointing, both slower or unsupported on CPU here."""
-    import torch
-
-    if not torch.cuda.is_available():
-        values.setdefault("use_cpu", True)
-        values.setdefault("bf16", False)
-        values.setdefault("gradient_checkpointing", False)
-    values.setdefault("report_to", "tensorboard" if _has("tensorboard") else "none")
-    values.setdefault("save_strategy", "steps")
-    values.setdefault("save_steps", 50)
-    values.setdefault("save_total_limit", 2)
-    values.setdefault("logging_steps", 1)
-    return values
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
 def read_recipe_values(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     """The recipe's fields, with those of its `base:` recipe (a path relative to it) underneath.
 
     A base lets one recipe differ from another by a few lines (RL-Single is MT-RL-Judge with one
     task) instead of being a copy."""
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise JudgeError(f"{path}: cannot read recipe ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise JudgeError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    values = read_yaml(path, "recipe") or {}  # not UTF-8, not YAML, unreadable: one line naming the file
     if not isinstance(values, dict):
         raise JudgeError(f"{path}: a recipe is a mapping of field: value")
     base = values.pop("base", None)
@@ -241,8 +232,15 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
 
     dry_run: check a recipe meant for other hardware (a GPU recipe on a CPU machine): every field
     is validated, but TrainingArguments' hardware check is passed by forcing use_cpu where no GPU
-    is present."""
+    is present. `path` may also name a shipped recipe, e.g. "cpu/mt-rl-judge.yaml" (see
+    mtrl_judge.recipes), so an installed copy needs no checkout."""
     path = Path(path)
+    if not path.exists() and not path.is_absolute():
+        from ..recipes import recipes_dir
+
+        shipped = recipes_dir() / path
+        if shipped.is_file():
+            path = shipped
     values = read_recipe_values(path)
     overrides = list(overrides or [])
 
@@ -258,13 +256,14 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
         if key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
             raise JudgeError(f"{path}: unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    values = _apply_cpu_defaults(dict(values))
+    values = dict(values)
     if dry_run:
         import torch
 
         if not torch.cuda.is_available():
             values["use_cpu"] = True
     values["method"] = method
+    _check_trl_numbers(path, trl_class, values, overrides)
     _apply_prompts_per_step(path, values, overrides)
     # Relative paths in a recipe are relative to where the command runs (like every CLI path).
     parser = _Parser((JudgeArguments, trl_class))
@@ -277,7 +276,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
         raise JudgeError(f"{path}: {str(e).splitlines()[0]}") from None
     if rest:
         hint = [difflib.get_close_matches(a.lstrip("-"), known, n=1) for a in rest if a.startswith("--")]
-        raise JudgeError(f"command line: unknown option(s) {' '.join(rest)}" + (f" (did you mean --{hint[0][0]}?)" if hint and hint[0] else ""))
+        raise JudgeError(f"command line: unknown option(s) {' '.join(rest)}"
+                         + (f" (did you mean --{hint[0][0]}?)" if hint and hint[0] else ""))
     for name in ("model", "data"):
         if not getattr(judge, name):
             raise JudgeError(f"{path}: field {name!r} is required")
@@ -292,14 +292,81 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
         n_rewards = len(judge.rewards)
         if trl_args.reward_weights is not None and len(trl_args.reward_weights) != n_rewards:
             raise JudgeError(
-                f"{path}: field 'reward_weights' has {len(trl_args.reward_weights)} value(s) for {n_rewards} reward(s) {judge.rewards}"
+                f"{path}: field 'reward_weights' has {len(trl_args.reward_weights)} value(s) "
+                f"for {n_rewards} reward(s) {judge.rewards}"
             )
     merged = {**values}
     for arg in overrides:
         if arg.startswith("--"):
             key = arg[2:].split("=", 1)[0]
             merged[key] = getattr(judge, key, getattr(trl_args, key, None))
+    if TASK_PLACEHOLDER in trl_args.output_dir:
+        trl_args.output_dir = merged["output_dir"] = trl_args.output_dir.replace(TASK_PLACEHOLDER, "+".join(judge.tasks))
     return Recipe(judge=judge, trl=trl_args, path=path, values=merged)
+
+
+# `{task}` in output_dir stands for the recipe's tasks (joined by "+"), so that a single-task recipe run with
+# `--tasks agin-tech` writes to runs/rl-single-agin-tech without a matching --output_dir.
+TASK_PLACEHOLDER = "{task}"
+
+# TRL's numeric fields that TRL itself leaves unchecked (or checks with a message that does not name the field):
+# (field, kind, smallest allowed value). kind: "int" (an integer >= smallest), "positive" (a finite number > 0),
+# "non-negative" (a finite number >= 0). A field a config class does not have is skipped; None is allowed where
+# the field's default is None (unset).
+_TRL_NUMBERS = [
+    ("per_device_train_batch_size", "int", 1), ("per_device_eval_batch_size", "int", 1),
+    ("gradient_accumulation_steps", "int", 1), ("save_total_limit", "int", 1), ("max_length", "int", 1),
+    ("num_generations", "int", 2), ("max_completion_length", "int", 1), ("num_iterations", "int", 1),
+    ("steps_per_generation", "int", 1), ("generation_batch_size", "int", 1),
+    ("learning_rate", "positive", 0), ("save_steps", "positive", 0), ("logging_steps", "positive", 0),
+    ("eval_steps", "positive", 0), ("temperature", "positive", 0), ("top_p", "positive", 0), ("epsilon", "positive", 0),
+    ("epsilon_high", "positive", 0),
+    ("weight_decay", "non-negative", 0), ("max_grad_norm", "non-negative", 0), ("warmup_steps", "non-negative", 0),
+    ("beta", "non-negative", 0),
+]
+
+
+def _check_trl_numbers(path: Path, trl_class, values: dict, overrides: list[str]) -> None:
+    """Fail naming the field when one of TRL's numeric settings (YAML or command line) is out of range: a negative
+    batch size, a NaN or negative learning rate, zero steps, fewer than 2 generations per GRPO group, ...
+
+    Runs before TrainingArguments parses the values: a value that is not a number at all is left to that parser,
+    whose error names the option."""
+    defaults = {f.name: f.default for f in dataclasses.fields(trl_class)}
+    names = [name for name, _, _ in _TRL_NUMBERS if name in defaults] + ["max_steps", "num_train_epochs"]
+    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for name in names:
+        peek.add_argument(f"--{name}", default=None)
+    try:
+        given = vars(peek.parse_known_args(overrides)[0])
+    except argparse.ArgumentError:
+        return
+
+    def number(name: str) -> float | None:
+        raw = given[name] if given[name] is not None else values.get(name, defaults[name])
+        if raw is None or isinstance(raw, bool):
+            return None
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            return None  # not a number: the full parser reports it
+
+    for name, kind, smallest in _TRL_NUMBERS:
+        if name not in defaults or (value := number(name)) is None:
+            continue
+        if kind == "int" and not (math.isfinite(value) and value >= smallest):
+            raise JudgeError(f"{path}: field {name!r} must be an integer of at least {smallest}, got {value:g}")
+        if kind == "positive" and not (math.isfinite(value) and value > 0):
+            raise JudgeError(f"{path}: field {name!r} must be a positive finite number, got {value:g}")
+        if kind == "non-negative" and not (math.isfinite(value) and value >= 0):
+            raise JudgeError(f"{path}: field {name!r} must be a finite number of at least 0, got {value:g}")
+    max_steps = number("max_steps")
+    if max_steps is not None and max_steps != -1 and not (math.isfinite(max_steps) and max_steps >= 1):
+        raise JudgeError(f"{path}: field 'max_steps' must be at least 1 (or -1: train for num_train_epochs), got {max_steps:g}")
+    epochs = number("num_train_epochs")
+    if max_steps in (None, -1) and epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise JudgeError(f"{path}: field 'num_train_epochs' must be a positive finite number (max_steps is unset), "
+                         f"got {epochs:g}")
 
 
 def _apply_prompts_per_step(path: Path, values: dict, overrides: list[str]) -> None:

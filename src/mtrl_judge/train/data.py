@@ -7,16 +7,95 @@ mixture rather than one task after another.
 
 from __future__ import annotations
 
+import io
 import logging
+import warnings
+from pathlib import Path
 
 import datasets
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..data.dataset import load_task_split
+from ..errors import JudgeError
 from ..prompts import answer_text, render
+from ..requests import RequestLimits, check_request
 from .config import JudgeArguments
 
 logger = logging.getLogger(__name__)
+
+# The request check applied to training rows. The processor resizes training images to its own
+# pixel budget, so the judge's refusal of large images does not apply; what does is PIL's
+# decompression-bomb guard (datasets decodes with it on) and the aspect-ratio limit Qwen-VL
+# processors crash on. Texts get the judge's character cap.
+TRAIN_LIMITS = RequestLimits(max_pixels=Image.MAX_IMAGE_PIXELS or 2**31)
+
+
+def _image_problem(image: dict | None, limits: RequestLimits) -> str | None:
+    """Why one stored image ({bytes, path}) cannot be trained on, from its header only (no
+    decoding); None if it can. The limits are those `load_image` applies."""
+    if not isinstance(image, dict) or not (image.get("bytes") or image.get("path")):
+        return "no image bytes"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as im:
+                width, height = im.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        return f"not a readable image ({e.__class__.__name__})"
+    except (OSError, ValueError, SyntaxError) as e:
+        return f"not a readable image ({str(e).splitlines()[0] if str(e) else e.__class__.__name__})"
+    if width * height > limits.max_pixels:
+        return f"{width}x{height} = {width * height:,} pixels exceeds the limit of {limits.max_pixels:,}"
+    if width < 1 or height < 1 or max(width, height) / min(width, height) > limits.max_aspect_ratio:
+        return f"{width}x{height} is more elongated than the model accepts (aspect ratio at most {limits.max_aspect_ratio:g})"
+    return None
+
+
+def drop_unusable_rows(
+    ds: datasets.Dataset, data_dir: str | Path, task: str, split: str, limits: RequestLimits = TRAIN_LIMITS
+) -> datasets.Dataset:
+    """`ds` without the rows that fail the request check (text, image count, image size and
+    aspect ratio from the headers), each dropped row logged as one warning line naming the
+    dataset folder, split, task and row id, then a count.
+
+    A row the processor would crash on would otherwise stop training at the same step on every
+    --resume. Raises JudgeError when every row fails: nothing would be left to train on."""
+    folder = Path(data_dir) / task
+    columns = [c for c in ("id", "text", "images") if c in ds.column_names]
+    bad: list[tuple[int, str]] = []
+    index = 0
+    for batch in ds.select_columns(columns).with_format("arrow").iter(batch_size=256):
+        ids = batch.column("id").to_pylist() if "id" in columns else [None] * batch.num_rows
+        texts = batch.column("text").to_pylist()
+        for row_id, text, images in zip(ids, texts, batch.column("images").to_pylist(), strict=True):
+            reason = None
+            try:
+                check_request(task, len(images) if images is not None else 0, text, limits)
+            except JudgeError as e:
+                reason = str(e)
+            for i, image in enumerate(images or []):
+                if reason is not None:
+                    break
+                problem = _image_problem(image, limits)
+                if problem is not None:
+                    reason = f"field 'images'[{i}]: {problem}"
+            if reason is not None:
+                name = repr(row_id) if row_id is not None else f"#{index}"
+                logger.warning("%s: split %s, task %s: row %s dropped: %s", folder, split, task, name, reason)
+                bad.append((index, reason))
+            index += 1
+    if not bad:
+        return ds
+    if len(bad) == len(ds):
+        raise JudgeError(
+            f"{folder}: every one of the {len(ds):,} rows of task {task!r} split {split!r} fails the request check "
+            f"(first: {bad[0][1]}); nothing to train on"
+        )
+    logger.warning("%s: dropped %d of %d row(s) of task %s split %s that fail the request check",
+                   folder, len(bad), len(ds), task, split)
+    dropped = {i for i, _ in bad}
+    return ds.select([i for i in range(len(ds)) if i not in dropped])
 
 
 def mixture_counts(sizes: dict[str, int], mixture: str, weights: list[float] | None = None) -> dict[str, int]:
@@ -29,7 +108,7 @@ def mixture_counts(sizes: dict[str, int], mixture: str, weights: list[float] | N
         return {task: largest for task in sizes}
     total = sum(sizes.values())
     norm = sum(weights)
-    return {task: int(round(total * w / norm)) for task, w in zip(sizes, weights)}
+    return {task: int(round(total * w / norm)) for task, w in zip(sizes, weights, strict=True)}
 
 
 def _draw(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -51,7 +130,7 @@ def _draw_label_balanced(labels: list, n: int, rng: np.random.Generator) -> np.n
     groups = [np.asarray(rows) for _, rows in sorted(by_label.items(), key=lambda kv: str(kv[0]))]
     per_label = np.full(len(groups), n // len(groups))
     per_label[rng.permutation(len(groups))[: n % len(groups)]] += 1
-    drawn = np.concatenate([rows[_draw(len(rows), int(k), rng)] for rows, k in zip(groups, per_label)])
+    drawn = np.concatenate([rows[_draw(len(rows), int(k), rng)] for rows, k in zip(groups, per_label, strict=True)])
     return drawn[rng.permutation(len(drawn))]
 
 
@@ -63,7 +142,7 @@ def build_mixture(args: JudgeArguments, split: str = "train", seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     parts = {}
     for task in args.tasks:
-        ds = load_task_split(args.data, task, split)
+        ds = drop_unusable_rows(load_task_split(args.data, task, split), args.data, task, split)
         if args.max_examples_per_task is not None and len(ds) > args.max_examples_per_task:
             ds = ds.select(rng.permutation(len(ds))[: args.max_examples_per_task])
         parts[task] = ds

@@ -126,7 +126,7 @@ def concat_rows(parts: list[dict[str, Any]], pad_token_id: int, pad_to_multiple_
             out[key] = torch.cat([_pad_to(v, prompt_width, fill, left=True) for v in values])
         elif key in _PROMPT_AND_COMPLETION:
             pieces = []
-            for p, v in zip(parts, values):
+            for p, v in zip(parts, values, strict=True):
                 width = p["prompt_ids"].size(1)
                 prompt = _pad_to(v[:, :width], prompt_width, 0, left=True)
                 pieces.append(torch.cat([prompt, _pad_to(v[:, width:], completion_width, 0, left=False)], dim=1))

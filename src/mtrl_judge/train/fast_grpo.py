@@ -27,7 +27,9 @@ import logging
 
 import numpy as np
 import torch
+import trl
 from accelerate.utils import is_peft_model
+from packaging.version import InvalidVersion, Version
 from transformers import DynamicCache
 from transformers.cache_utils import Cache, DynamicLayer
 from transformers.generation.logits_process import (
@@ -43,6 +45,24 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
 logger = logging.getLogger(__name__)
+
+# The TRL release this trainer was written and tested against (pyproject pins trl==1.16.0). It overrides
+# private GRPOTrainer methods, whose signatures and contracts TRL may change in any other release.
+SUPPORTED_TRL = (1, 16)
+
+
+def shared_prompt_supported() -> tuple[bool, str]:
+    """(True, "") when the installed TRL is a 1.16.x release; else (False, why) and callers use TRL's own trainer."""
+    try:
+        release = Version(trl.__version__).release[:2]
+    except InvalidVersion:
+        release = None
+    if release == SUPPORTED_TRL:
+        return True, ""
+    wanted = ".".join(map(str, SUPPORTED_TRL))
+    return False, (f"GroupSharedGRPOTrainer overrides private methods of TRL {wanted}.x, "
+                   f"but TRL {trl.__version__} is installed")
+
 
 # Generation settings the lean sampling loop reproduces. Any other non-default setting of the effective
 # generation config (e.g. repetition_penalty, min_p, typical_p, num_beams) sends generation to the parent.

@@ -10,23 +10,42 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import yaml
-from transformers.trainer_callback import ProgressCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import GRPOTrainer, SFTTrainer
-from trl.trainer.callbacks import RichProgressCallback
 
 from ..backbone.load import load_backbone
 from ..errors import JudgeError
 from ..io import atomic_file
+from ..judge_config import JUDGE_CONFIG_FILE
 from ..rewards import get_reward, paper_reward_weights, task_accuracy_reward
-from .callbacks import FINAL_DIR, CollapseAlarmCallback, MetricsJsonlCallback, ValidationCallback, save_model_dir
+from .callbacks import (
+    FINAL_DIR,
+    CollapseAlarmCallback,
+    JudgeConfigCallback,
+    MetricsJsonlCallback,
+    TrainingProgressCallback,
+    ValidationCallback,
+    judge_config_of,
+    save_model_dir,
+)
+from .checkpoints import (
+    RECIPE_FILE,
+    checkpoints,
+    drop_optimizer_states,
+    has_optimizer_state,
+    is_our_run,
+    latest_complete_checkpoint,
+    partial_checkpoints,
+    remove_temporary,
+)
 from .config import Recipe, check_inputs
 from .data import build_mixture, to_grpo, to_sft
 from .dynamic_sampling import DynamicSamplingGRPOTrainer, DynamicSamplingSharedGRPOTrainer
-from .fast_grpo import GroupSharedGRPOTrainer
+from .fast_grpo import GroupSharedGRPOTrainer, shared_prompt_supported
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +77,8 @@ def _peft_config(recipe: Recipe):
 
 
 def build_trainer(recipe: Recipe, *, model=None, processor=None):
-    """The TRL trainer for `recipe`, with our callbacks attached (nothing trained yet)."""
-    check_inputs(recipe)
+    """The TRL trainer for `recipe`, with our callbacks attached (nothing trained yet). The recipe's inputs are
+    checked first by `check_inputs` (train does)."""
     judge, args = recipe.judge, recipe.trl
     if model is None:
         model, processor = load_backbone(judge.model, dtype="bfloat16" if args.bf16 else "float32")
@@ -73,26 +92,51 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
         funcs, weights = _reward_setup(recipe)
         args.reward_weights = weights
         extra = {}
+        share_prompt = judge.share_prompt
+        if share_prompt:
+            share_prompt, why = shared_prompt_supported()
+            if not share_prompt:
+                logger.warning("share_prompt is off: %s; training with TRL's own GRPOTrainer (same results, slower)", why)
         if judge.dynamic_sampling:
-            trainer_class = DynamicSamplingSharedGRPOTrainer if judge.share_prompt else DynamicSamplingGRPOTrainer
+            trainer_class = DynamicSamplingSharedGRPOTrainer if share_prompt else DynamicSamplingGRPOTrainer
             extra = {"dynamic_sampling": True, "dynamic_sampling_max_tries": judge.dynamic_sampling_max_tries}
         else:
-            trainer_class = GroupSharedGRPOTrainer if judge.share_prompt else GRPOTrainer
+            trainer_class = GroupSharedGRPOTrainer if share_prompt else GRPOTrainer
         trainer = trainer_class(model=model, processing_class=processor, reward_funcs=funcs, args=args,
                                 train_dataset=to_grpo(train, judge.style), callbacks=callbacks, peft_config=_peft_config(recipe),
                                 **extra)
     else:
-        args.max_length = None  # never cut image tokens (cpu-recipe.md)
+        args.max_length = None  # SFTTrainer's default max_length would cut image tokens
         trainer = SFTTrainer(model=model, processing_class=processor, args=args, train_dataset=to_sft(train, judge.style),
                              callbacks=callbacks, peft_config=_peft_config(recipe))
     validation.trainer = trainer
     trainer.callback_handler.callbacks.insert(0, validation)  # first, so its metrics reach every reporter
     if judge.collapse_alarm:  # right after validation: it reads validation's metrics and adds its own flags
         trainer.callback_handler.callbacks.insert(1, CollapseAlarmCallback(judge, args.output_dir))
-    if not args.disable_tqdm:
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(RichProgressCallback)
+    trainer.add_callback(JudgeConfigCallback(judge))
+    # transformers prints every log dict to the terminal (PrinterCallback, or ProgressCallback's tqdm.write), which
+    # one `disable_tqdm` decides (and transformers' log level flips it). Those dicts belong in metrics.jsonl and the
+    # reporters; the terminal gets one bar, unless the recipe itself asks for none (disable_tqdm: true).
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if recipe.values.get("disable_tqdm") is not True:
+        trainer.add_callback(TrainingProgressCallback(f"{judge.method.upper()} {Path(args.output_dir).name}"))
     return trainer
+
+
+def check_output_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse an output folder that is not ours, or that holds an earlier run when neither --resume nor --overwrite
+    says what to do with it. Changes nothing."""
+    if out.exists() and not out.is_dir():
+        raise JudgeError(f"{out}: output_dir is a file, not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_our_run(out):
+        raise JudgeError(f"{out}: output_dir is not empty and holds no mtrl-judge run (no {RECIPE_FILE} of ours); "
+                         "choose another output_dir or empty it")
+    if (checkpoints(out) or (out / FINAL_DIR).is_dir()) and not resume and not overwrite:
+        raise JudgeError(f"{out}: holds checkpoints of an earlier run; "
+                         "pass --resume to continue it or --overwrite to start again")
 
 
 def one_process_from_accelerate_cpu() -> bool:
@@ -106,26 +150,36 @@ def one_process_from_accelerate_cpu() -> bool:
 def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Train per `recipe`; returns the output folder holding best/, final/ and metrics.jsonl.
 
-    A run killed part-way continues with resume=True from its latest checkpoint, losing at most
-    the steps since the last save (`save_steps`).
+    A run killed part-way continues with resume=True from its newest complete checkpoint, losing at most
+    the steps since the last save (`save_steps`). overwrite=True deletes an earlier run of ours in the
+    output folder, once the recipe's inputs are checked; a folder that is not a run of ours is never deleted.
+    A finished run drops its checkpoints' optimizer states unless the recipe keeps them (`keep_checkpoints`).
     """
     out = recipe.output_dir
     args = recipe.trl
     # Launched with several processes (torchrun, accelerate launch), every process runs this function; the
     # launcher's process group already exists (TrainingArguments joined it when the recipe was parsed).
     processes, main = args.world_size, args.process_index == 0
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    if last and not resume and not overwrite:
-        raise JudgeError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it or --overwrite to start again")
+    # Everything the run needs is checked before the output folder is touched: a mistyped data folder must not
+    # cost the earlier run that --overwrite would delete.
+    check_inputs(recipe)
+    check_output_dir(out, resume=resume, overwrite=overwrite)
+    last = latest_complete_checkpoint(out, warn=main) if resume else None
+    if last is not None and not args.save_only_model and not has_optimizer_state(last):
+        raise JudgeError(f"{last}: holds no optimizer state (the run finished and dropped it; keep_checkpoints keeps it): "
+                         "start again with --overwrite")
+    if processes > 1:
+        args.distributed_state.wait_for_everyone()  # every process has looked at the folder before it changes
     # The output folder is cleared and prepared by the main process alone; the others wait (each deleting it
     # while another writes into it would lose files or fail).
     if main:
         if overwrite and not resume and out.is_dir():
-            import shutil
-
-            shutil.rmtree(out)
+            shutil.rmtree(out)  # a run of ours, or empty: check_output_dir refused anything else
+        remove_temporary(out)
+        for partial in partial_checkpoints(out) if resume else []:
+            shutil.rmtree(partial)  # its steps are redone; left, it would be mistaken for a save of them
         out.mkdir(parents=True, exist_ok=True)
-        with atomic_file(out / "recipe.yaml") as f:
+        with atomic_file(out / RECIPE_FILE) as f:
             yaml.safe_dump({**recipe.values, "recipe_file": str(recipe.path), "processes": processes}, f, sort_keys=False)
     if processes == 1 and one_process_from_accelerate_cpu():
         logger.warning("accelerate launch --cpu started one process, not several (it needs MPI for that): launch with "
@@ -136,10 +190,21 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
             logging.getLogger("mtrl_judge").setLevel(logging.WARNING)
         args.distributed_state.wait_for_everyone()
     trainer = build_trainer(recipe)
-    if resume and last:
+    if last:
         logger.info("resuming from %s", last)
-    trainer.train(resume_from_checkpoint=last if resume and last else None)
-    save_model_dir(trainer, out / FINAL_DIR)  # every process: the save is collective under ZeRO-3 / FSDP
+    try:
+        trainer.train(resume_from_checkpoint=str(last) if last else None)
+    finally:  # a killed run must not leave the bar's live display running
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, TrainingProgressCallback):
+                callback.close()
+    # every process: the save is collective under ZeRO-3 / FSDP
+    save_model_dir(trainer, out / FINAL_DIR, {JUDGE_CONFIG_FILE: judge_config_of(recipe.judge)})
+    if main and not recipe.judge.keep_checkpoints:
+        # Only now: until final/ is written the run may be resumed, which needs these states.
+        freed = drop_optimizer_states(out)
+        if freed:
+            logger.info("dropped the checkpoints' optimizer states (%.1f MB; keep_checkpoints keeps them)", freed / 1e6)
     if processes > 1:
         # Leave the launcher's process group before the interpreter exits. Left to exit-time cleanup, gloo now and
         # then aborted a process of a finished run ("terminate called without an active exception", exit -6),

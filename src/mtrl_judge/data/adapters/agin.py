@@ -133,7 +133,7 @@ class AginAdapter(Adapter):
         images = FolderImages(_image_dir(csv_path, image_dir))
         file = csv_path.name
         base: list[Example] = []
-        for line, rec in read_csv(csv_path, ("filename", *COLUMNS.values())):
+        for line, rec in read_csv(csv_path, ("filename", *COLUMNS.values()), ctx):
 
             def build(rec=rec, line=line) -> Example:
                 name = (rec["filename"] or "").strip()

@@ -17,10 +17,12 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,16 @@ logger = logging.getLogger(__name__)
 # Pixel limit for the import-time check: far above any benchmark image, so only PIL's own
 # decompression-bomb guard (~179M pixels) refuses anything. The judge applies its own limit later.
 IMPORT_MAX_PIXELS = 10**9
+# Largest encoded image read into memory at import. A zip member's declared size bounds what
+# zipfile will inflate, so checking it first keeps a zip bomb from filling the memory; benchmark
+# images are a few MB at most.
+IMPORT_MAX_IMAGE_BYTES = 256 * 2**20
+# Errors reading a member of a damaged zip (bad CRC, bad deflate stream, encrypted or unsupported
+# compression, cut-off file): each makes that row bad, not the import.
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
 
 # The paper's Table 1 (train / val / test rows, positives/negatives where published), kept beside
-# our counts in every import report. See /docs/datasets.md.
+# our counts in every import report. See docs/datasets.md.
 PAPER_COUNTS: dict[str, dict[str, dict[str, int]]] = {
     "agin-nat": {
         "train": {"rows": 4839, "positives": 2440, "negatives": 2399},
@@ -144,7 +153,7 @@ class ZipImages:
     def __init__(self, paths: list[Path], label: str | None = None) -> None:
         self.paths = list(paths)
         self.label = label or ", ".join(p.name for p in self.paths)
-        self._zips = [zipfile.ZipFile(p) for p in self.paths]
+        self._zips = [_open_zip(p) for p in self.paths]
         self._by_path: dict[str, tuple[int, str]] = {}
         self._by_base: dict[str, tuple[int, str]] = {}
         for i, zf in enumerate(self._zips):
@@ -163,18 +172,46 @@ class ZipImages:
         if hit is None:
             return None
         index, member = hit
-        return ImageRef(name=member.rsplit("/", 1)[-1], reader=lambda: self._open(index).read(member))
+        return ImageRef(name=member.rsplit("/", 1)[-1], reader=lambda: self._read(index, member))
+
+    def _read(self, index: int, member: str) -> bytes:
+        zf = self._open(index)
+        size = zf.getinfo(member).file_size
+        if size > IMPORT_MAX_IMAGE_BYTES:
+            raise ImageReadError(f"{member} in {self.paths[index].name} is {size:,} bytes; at most {IMPORT_MAX_IMAGE_BYTES:,}")
+        try:
+            return zf.read(member)
+        except ZIP_READ_ERRORS as e:
+            raise ImageReadError(f"cannot read {member} from {self.paths[index].name} ({_reason(e)})") from None
 
     def _open(self, index: int) -> zipfile.ZipFile:
         """The zip, reopened if `close` ran: images are read again when the import writes them."""
         if self._zips[index].fp is None:
-            self._zips[index] = zipfile.ZipFile(self.paths[index])
+            self._zips[index] = _open_zip(self.paths[index])
         return self._zips[index]
 
     def close(self) -> None:
         """Release the file handles between reading and writing (reads reopen them)."""
         for zf in self._zips:
             zf.close()
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of an exception's message, or its class name when it has none."""
+    text = str(e).splitlines()[0] if str(e).strip() else ""
+    return text or e.__class__.__name__
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise JudgeError(f"{path}: not a readable zip file ({_reason(e)})") from None
+
+
+class ImageReadError(Exception):
+    """An image's bytes could not be read (damaged zip member, unreadable file); check_image
+    turns it into a bad row naming the field."""
 
 
 class FolderImages:
@@ -186,12 +223,25 @@ class FolderImages:
 
     def find(self, name: str) -> ImageRef | None:
         path = self.root / name
-        if not path.is_file() or not path.resolve().is_relative_to(self.root.resolve()):
-            return None  # absent, or a name like ../x that points outside the folder
-        return ImageRef(name=path.name, reader=path.read_bytes)
+        try:
+            if not path.is_file() or not path.resolve().is_relative_to(self.root.resolve()):
+                return None  # absent, or a name like ../x that points outside the folder
+        except (OSError, ValueError):
+            return None  # a name the file system refuses (too long, NUL byte): no such image
+        return ImageRef(name=path.name, reader=lambda: _read_file(path))
 
     def close(self) -> None:
         pass
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > IMPORT_MAX_IMAGE_BYTES:
+            raise ImageReadError(f"{path.name} is {size:,} bytes; at most {IMPORT_MAX_IMAGE_BYTES:,}")
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageReadError(f"cannot read {path.name} ({e.strerror or _reason(e)})") from None
 
 
 def open_images(base: Path, zip_name: str, folder_name: str) -> ZipImages | FolderImages:
@@ -215,7 +265,10 @@ def struct_image(value: Any, column: str) -> ImageRef:
 
 def check_image(ref: ImageRef, field_name: str) -> ImageRef:
     """Decode the image once (truncated or non-image bytes fail here) and record its digest."""
-    data = ref.read()
+    try:
+        data = ref.read()
+    except ImageReadError as e:
+        raise RowError(field_name, str(e)) from None
     try:
         load_image({"bytes": data, "path": ref.name}, max_pixels=IMPORT_MAX_PIXELS)
     except JudgeError as e:
@@ -260,7 +313,8 @@ class Example:
             "label": self.label,
             "source": self.source,
             "score": self.score,
-            "meta": json.dumps(self.meta, ensure_ascii=False, sort_keys=True),
+            # default=str: a publisher's column of an unexpected type (bytes, timestamps) stays readable
+            "meta": json.dumps(self.meta, ensure_ascii=False, sort_keys=True, default=str),
         }
 
 
@@ -329,24 +383,92 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for each data row; the header is line 1. Missing columns fail at once."""
+def _decoded_lines(f: Iterable[bytes], bad_lines: dict[int, str]) -> Iterator[str]:
+    """Each line of a binary file decoded as UTF-8 on its own, so one badly encoded line spoils one
+    row, not the file: a line that is not UTF-8 is recorded in `bad_lines` (line number -> reason)
+    and given to the CSV parser with replacement characters, to keep the row count right."""
+    for n, raw in enumerate(f, start=1):
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # the BOM Excel writes
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad_lines[n] = f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at position {e.start})"
+            yield raw.decode("utf-8", errors="replace")
+
+
+def read_csv(path: Path, required: tuple[str, ...], ctx: ImportContext | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row; the header is line 1. Missing columns fail at once.
+
+    A row the CSV parser cannot take (not UTF-8, a field over csv.field_size_limit(), a stray
+    NUL) is a bad row: reported through `ctx` (or raised as JudgeError without one) naming the
+    file and line, and the rows after it are still read."""
     require_file(path, "CSV file")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
+    bad_lines: dict[int, str] = {}
+
+    def bad(line: int, reason: str) -> None:
+        if ctx is None:
+            raise JudgeError(f"{path.name}:{line}: {reason}")
+        ctx.bad(path.name, line, None, reason)
+        ctx.advance(1)
+
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise JudgeError(f"{path}: cannot read the CSV file ({e.strerror or _reason(e)})") from None
+    with f:
+        reader = csv.DictReader(_decoded_lines(f, bad_lines))
+        try:
+            columns = reader.fieldnames or []
+        except csv.Error as e:
+            raise JudgeError(f"{path.name}:1: cannot read the header ({_reason(e)})") from None
+        if 1 in bad_lines:
+            raise JudgeError(f"{path.name}:1: header is {bad_lines[1]}")
         missing = [c for c in required if c not in columns]
         if missing:
             raise JudgeError(f"{path.name}: missing column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})")
         line = reader.line_num
-        for row in reader:
-            yield line + 1, row
+        while True:
+            start = line + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                # The parser gives up on this record; it resumes at the next line.
+                reason = _reason(e)
+                if "field larger than field limit" in reason:
+                    reason = f"a field is longer than {csv.field_size_limit():,} characters (the CSV field size limit)"
+                bad(start, reason)
+                line = max(reader.line_num, start)
+                continue
             line = reader.line_num
+            broken = next((bad_lines[n] for n in range(start, line + 1) if n in bad_lines), None)
+            if broken is not None:
+                bad(start, broken)
+                continue
+            yield start, row
 
 
 def count_csv_rows(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+    """Data rows for the progress bar; 0 (unknown) for a file the parser cannot count."""
+    try:
+        with path.open("rb") as f:
+            return max(sum(1 for _ in csv.reader(_decoded_lines(f, {}))) - 1, 0)
+    except (OSError, csv.Error):
+        return 0
+
+
+# What pyarrow raises for a damaged file or page: ArrowException and its subclasses (ArrowInvalid
+# is also a ValueError, ArrowIOError an OSError), OSError, and UnicodeDecodeError for a string
+# column holding bytes that are not UTF-8.
+PARQUET_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError)
+
+
+def _parquet_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow as pa
+
+    return (*PARQUET_ERRORS, pa.ArrowException)
 
 
 def parquet_columns(path: Path) -> list[str]:
@@ -355,11 +477,15 @@ def parquet_columns(path: Path) -> list[str]:
     try:
         return list(pq.ParquetFile(path).schema_arrow.names)
     except Exception as e:  # pyarrow raises several types for a bad file
-        raise JudgeError(f"{path.name}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+        raise JudgeError(f"{path.name}: not a readable parquet file ({_reason(e)})") from None
 
 
-def read_parquet(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    """(row index from 0, row as a dict) streamed in batches. Missing columns fail at once."""
+def read_parquet(path: Path, required: tuple[str, ...], ctx: ImportContext | None = None) -> Iterator[tuple[int, dict]]:
+    """(row index from 0, row as a dict) streamed in batches. Missing columns fail at once.
+
+    A row pyarrow cannot turn into Python values (a string column that is not UTF-8) is a bad
+    row, reported through `ctx` (or raised as JudgeError without one); a page that cannot be read
+    at all fails the file, naming it and the first row not read."""
     import pyarrow.parquet as pq
 
     require_file(path, "parquet file")
@@ -367,11 +493,32 @@ def read_parquet(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, d
     missing = [c for c in required if c not in columns]
     if missing:
         raise JudgeError(f"{path.name}: missing column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})")
+    errors = _parquet_errors()
     index = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-        for row in batch.to_pylist():
-            yield index, row
-            index += 1
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=256)
+        for batch in batches:
+            try:
+                rows = batch.to_pylist()
+            except errors:
+                rows = None  # one bad value spoils the batch: convert row by row to find it
+            for i in range(batch.num_rows):
+                if rows is not None:
+                    row = rows[i]
+                else:
+                    try:
+                        row = batch.slice(i, 1).to_pylist()[0]
+                    except errors as e:
+                        if ctx is None:
+                            raise JudgeError(f"{path.name}:{index}: cannot read the row ({_reason(e)})") from None
+                        ctx.bad(path.name, index, None, f"cannot read the row ({_reason(e)})")
+                        ctx.advance(1)
+                        index += 1
+                        continue
+                yield index, row
+                index += 1
+    except errors as e:
+        raise JudgeError(f"{path.name}: not a readable parquet file at row {index} ({_reason(e)})") from None
 
 
 def parquet_rows(path: Path) -> int:
@@ -448,7 +595,7 @@ def parse_int_label(value: Any, allowed: tuple[int, ...], field_name: str) -> in
         if number != int(number):
             raise ValueError
         number = int(number)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "inf"
         raise RowError(field_name, f"unexpected label value {text!r}; expected {' or '.join(map(str, allowed))}") from None
     if number not in allowed:
         raise RowError(field_name, f"unexpected label value {text!r}; expected {' or '.join(map(str, allowed))}")
@@ -462,6 +609,8 @@ def parse_float(value: Any, field_name: str) -> float:
         raise RowError(field_name, f"{value!r} is not a number") from None
     if number != number:  # NaN
         raise RowError(field_name, "is empty (NaN)")
+    if math.isinf(number):  # would silently become the top (or bottom) of every cut
+        raise RowError(field_name, f"{value!r} is not a finite number")
     return number
 
 
@@ -481,7 +630,10 @@ def training_prompts(data_dir: Path) -> set[str]:
         split = Path(data_dir) / task / "train"
         if not (split / "dataset_info.json").is_file():
             continue
-        ds = datasets.load_from_disk(str(split))
+        try:
+            ds = datasets.load_from_disk(str(split))
+        except (*_parquet_errors(), KeyError, TypeError) as e:
+            raise JudgeError(f"{split}: cannot load ({_reason(e)})") from None
         if "text" in ds.column_names:
             prompts.update(normalise_prompt(t) for t in ds.data.column("text").to_pylist() if t)
     prompts.discard("")

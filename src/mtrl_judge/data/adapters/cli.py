@@ -12,7 +12,11 @@ import argparse
 import re
 from pathlib import Path
 
+from ...errors import JudgeError
 from .importer import ON_ERROR, ImportReport, import_dataset
+
+# "FILE:ROW: ..." (see ImportContext.bad): a row-level refusal, which --on-error skip would have passed over.
+ROW_ERROR = re.compile(r"^[^:]+:\d+: ")
 
 
 def _union_options(adapters) -> dict:
@@ -57,13 +61,18 @@ def import_from_args(args: argparse.Namespace) -> ImportReport:
     from . import ADAPTERS
 
     options = {name: getattr(args, name, None) for name in _union_options(ADAPTERS)}
-    return import_dataset(
-        args.dataset,
-        args.source,
-        args.out,
-        on_error=args.on_error,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-        **options,
-    )
+    try:
+        return import_dataset(
+            args.dataset,
+            args.source,
+            args.out,
+            on_error=args.on_error,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            **options,
+        )
+    except JudgeError as e:
+        if args.on_error == "fail" and ROW_ERROR.match(str(e)):  # a bad row: say how to keep the good ones
+            raise JudgeError(f"{e} (nothing was written; --on-error skip imports the good rows and lists the bad ones)") from None
+        raise

@@ -96,7 +96,7 @@ class GenAIBenchAdapter(Adapter):
         rows: list[Example] = []
         ties: list[Example] = []
         for path in files:
-            for index, rec in read_parquet(path, REQUIRED):
+            for index, rec in read_parquet(path, REQUIRED, ctx):
 
                 def build(rec=rec, index=index, path=path) -> Example | None:
                     label = vote(rec["vote_type"])

@@ -92,7 +92,7 @@ class ImageRewardAdapter(Adapter):
         self, path: Path, split: str, image_col: str, columns: list[str], images: ZipImages, threshold: float, ctx: ImportContext
     ) -> list[Example]:
         rows = []
-        for index, rec in read_parquet(path, REQUIRED):
+        for index, rec in read_parquet(path, REQUIRED, ctx):
 
             def build(rec=rec, index=index) -> Example | None:
                 value = rec[image_col]

@@ -9,6 +9,7 @@ beside the paper's Table 1, every skipped row, and every row left out on purpose
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -157,10 +158,17 @@ def _write_task_file(folder: Path, tasks: list[str]) -> None:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that cannot be written before any row is read, not after."""
     if out.exists() and not out.is_dir():
         raise JudgeError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise JudgeError(f"{out}: folder is not empty; pass --overwrite to replace it")
+    # atomic_dir builds the folder beside OUT and renames it into place: OUT's parent must be writable.
+    existing = next((p for p in (out.parent, *out.parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise JudgeError(f"{out}: cannot write the output folder ({existing} is a file, not a folder)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise JudgeError(f"{out}: cannot write the output folder ({existing} is not writable)")
 
 
 def _resolve_options(adapter: Adapter, options: dict) -> dict:

@@ -125,7 +125,7 @@ class MJBenchAdapter(Adapter):
 
     def _read_file(self, path: Path, task: str, seen_prompts: set[str], dedupe_against: str, ctx: ImportContext) -> list[Example]:
         rows = []
-        for index, rec in read_parquet(path, REQUIRED):
+        for index, rec in read_parquet(path, REQUIRED, ctx):
 
             def build(rec=rec, index=index) -> Example | None:
                 caption = str(rec["caption"] or "").strip()

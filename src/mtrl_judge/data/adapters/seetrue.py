@@ -57,7 +57,7 @@ class SeeTrueAdapter(Adapter):
         file = csv_path.name
         rows: list[Example] = []
         try:
-            for line, rec in read_csv(csv_path, COLUMNS):
+            for line, rec in read_csv(csv_path, COLUMNS, ctx):
 
                 def build(rec=rec, line=line) -> Example:
                     label = parse_int_label(rec["label"], (0, 1), "label")

@@ -65,7 +65,7 @@ class UnsafeBenchAdapter(Adapter):
 
     def _read_shard(self, path: Path, split: str, ctx: ImportContext) -> list[Example]:
         rows = []
-        for index, rec in read_parquet(path, REQUIRED):
+        for index, rec in read_parquet(path, REQUIRED, ctx):
 
             def build(rec=rec, index=index) -> Example:
                 raw = str(rec["safety_label"] or "").strip()

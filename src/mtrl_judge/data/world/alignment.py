@@ -46,7 +46,8 @@ def imagereward(rng: np.random.Generator, positive: bool, split: str, geo: Geome
         if not positive:
             mode = str(rng.choice(["miss", "defect", "both"], p=[0.5, 0.2, 0.3]))
             if mode in ("miss", "both"):
-                drawn_claim, edits = edit_claim(claim, rng, 1 if rng.random() < 0.75 else 2, allow_drop=True, max_count=geo.max_count)
+                drawn_claim, edits = edit_claim(claim, rng, 1 if rng.random() < 0.75 else 2, allow_drop=True,
+                                                max_count=geo.max_count)
                 distractors = [(o["colour"], o["shape"]) for o in scene["objects"] if o["group"] == "distractor"]
                 background = {k: v for k, v in scene.items() if k not in ("objects", "signs", "table", "shadows")}
                 try:

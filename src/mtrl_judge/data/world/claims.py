@@ -30,7 +30,8 @@ def random_claim(rng: np.random.Generator, *, p_relation: float = 0.7, max_count
         colour, shape = str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))
         if any(g[1] == colour and g[2] == shape for g in groups):
             continue
-        room = max_count if max_total is None else min(max_count, max_total - sum(g[0] for g in groups) - (1 if two and not groups else 0))
+        room = (max_count if max_total is None
+                else min(max_count, max_total - sum(g[0] for g in groups) - (1 if two and not groups else 0)))
         groups.append([int(rng.integers(1, room + 1)), colour, shape])
     relation = str(rng.choice(RELATIONS)) if two else None
     if relation in ("above", "below"):  # a table holds at most three objects on top or beneath

@@ -73,13 +73,15 @@ def apply_to_scene(scene: dict, p: dict) -> dict:
         scene = dict(scene)
         if p["sky"]:
             target = UNNATURAL_SKIES[p["sky"]]
-            scene["sky_rgb"] = [[int(round((1 - a) * c + a * t)) for c, t in zip(rgb, target)] for rgb in scene["sky_rgb"]]
+            scene["sky_rgb"] = [[int(round((1 - a) * c + a * t)) for c, t in zip(rgb, target, strict=True)]
+                                for rgb in scene["sky_rgb"]]
         if p["ground"]:
             target = UNNATURAL_GROUNDS[p["ground"]]
-            new = [int(round((1 - a) * c + a * t)) for c, t in zip(scene["ground_rgb"], target)]
-            ratio = [n / max(c, 1) for n, c in zip(new, scene["ground_rgb"])]
+            new = [int(round((1 - a) * c + a * t)) for c, t in zip(scene["ground_rgb"], target, strict=True)]
+            ratio = [n / max(c, 1) for n, c in zip(new, scene["ground_rgb"], strict=True)]
             scene["ground_rgb"] = new
-            scene["specks"] = [[x, y, r, [int(min(255, c * q)) for c, q in zip(rgb, ratio)]] for x, y, r, rgb in scene["specks"]]
+            scene["specks"] = [[x, y, r, [int(min(255, c * q)) for c, q in zip(rgb, ratio, strict=True)]]
+                               for x, y, r, rgb in scene["specks"]]
         return scene
     if p["kind"] == "shadows":
         return {**scene, "shadows": p["shadows"]}

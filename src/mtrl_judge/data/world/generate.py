@@ -178,7 +178,8 @@ def generate_world(out: str | Path, size: str = "demo", seed: int = 0, overwrite
     if version != 1:
         summary.update(world_version=version, train_balance=balance, geometry=dataclasses.asdict(geo))
     logger.info("drawing JudgeWorld v%d (%s, seed %d): %d rows into %s", version, size, seed, total, out)
-    with atomic_dir(out, overwrite=out.exists()) as tmp, progress_bar(f"JudgeWorld v{version} {size}", total, enabled=progress) as advance:
+    with (atomic_dir(out, overwrite=out.exists()) as tmp,
+          progress_bar(f"JudgeWorld v{version} {size}", total, enabled=progress) as advance):
         drawn: dict[str, dict[str, list[dict]]] = {}
         for task, split, rows in _all_rows(size, seed, advance, version, balance):
             drawn.setdefault(task, {})[split] = rows

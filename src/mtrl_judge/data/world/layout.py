@@ -33,7 +33,7 @@ def _place_row(rng: np.random.Generator, widths: list[int], lo: int, hi: int) ->
     cuts = np.sort(rng.integers(0, free + 1, size=len(widths)))
     lefts, x = [], lo
     prev = 0
-    for w, c in zip(widths, cuts):
+    for w, c in zip(widths, cuts, strict=True):
         x += int(c - prev)
         lefts.append(x)
         x += w + GAP
@@ -96,12 +96,12 @@ def _arrange(rng: np.random.Generator, scene: dict, relation: str | None, gy: in
         order = list(rng.permutation(len(row)))
         row = [row[i] for i in order]
         widths = [_width(item) for item in row]
-        for item, left in zip(row, _place_row(rng, widths, MARGIN, SIZE - MARGIN)):
+        for item, left in zip(row, _place_row(rng, widths, MARGIN, SIZE - MARGIN), strict=True):
             _put(item, left, gy)
         table["x1"] += table["x0"]
-        for o, left in zip(upper, _place_row(rng, [o["size"] for o in upper], table["x0"] + 2, table["x1"] - 2)):
+        for o, left in zip(upper, _place_row(rng, [o["size"] for o in upper], table["x0"] + 2, table["x1"] - 2), strict=True):
             _put(o, left, table["top"])
-        for o, left in zip(lower, _place_row(rng, [o["size"] for o in lower], table["x0"] + 6, table["x1"] - 6)):
+        for o, left in zip(lower, _place_row(rng, [o["size"] for o in lower], table["x0"] + 6, table["x1"] - 6), strict=True):
             _put(o, left, gy)
         scene["table"] = table
     else:
@@ -115,7 +115,7 @@ def _arrange(rng: np.random.Generator, scene: dict, relation: str | None, gy: in
         for item in extras:
             row.insert(int(rng.integers(0, len(row) + 1)), item)
         widths = [_width(item) for item in row]
-        for item, left in zip(row, _place_row(rng, widths, MARGIN, SIZE - MARGIN)):
+        for item, left in zip(row, _place_row(rng, widths, MARGIN, SIZE - MARGIN), strict=True):
             _put(item, left, gy)
     for s in signs:
         if s["bottom"] - s["post"] - s["size"] < 2:

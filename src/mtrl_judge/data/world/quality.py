@@ -21,7 +21,6 @@ NAT_RULE = ("yes iff colours and lighting were left natural "
             "(no tint, inversion, channel swap, hue shift, unnatural sky/ground, glowing shadows)")
 RAT_RULE = ("yes iff every object rests on a support (ground or a table with legs) "
             "and no two objects overlap or sink into the ground")
-RAT_KINDS = ("float", "interpenetrate", "sink", "legless")
 
 
 def agin_tech(rng: np.random.Generator, positive: bool, split: str, geo: Geometry = LATEST) -> Drawn:

@@ -1,7 +1,7 @@
 """How many rows each task and split gets at each world size, and how many of them are positive.
 
 Class balance follows the paper's Table 1 (train positives / total per task); the `paper` size also
-copies its row counts, and its test positives where the table gives them (shared/notes/benchmarks.md).
+copies its row counts, and its test positives where the table gives them (docs/world.md lists them).
 Pairwise tasks put the better image first in exactly half of the rows. World version 2 gives the
 demo size's pointwise tasks 2,000 training rows (version 1: 400), and the training split can be drawn
 label-balanced (`balance="even"`); validation and test always keep the paper's shares.

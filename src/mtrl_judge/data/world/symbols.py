@@ -38,17 +38,10 @@ def sample_sign(rng: np.random.Generator, symbol: str, geo: Geometry = LATEST) -
     while True:
         ink = list(inks[int(rng.integers(len(inks)))])
         plate = list(PLATES[int(rng.integers(len(PLATES)))])
-        if sum(abs(a - b) for a, b in zip(ink, plate)) > 180:  # the symbol must stand out from its plate
+        if sum(abs(a - b) for a, b in zip(ink, plate, strict=True)) > 180:  # the symbol must stand out from its plate
             break
     return {"symbol": symbol, "size": int(rng.integers(*geo.sign_size)), "post": int(rng.integers(5, 16)), "ink_rgb": ink,
             "plate_rgb": plate, "x": 0, "bottom": 0}
-
-
-def sign_box(sign: dict) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) of the whole sign, post included, in output pixels."""
-    half = sign["size"] / 2
-    top = sign["bottom"] - sign["post"] - sign["size"]
-    return (int(round(sign["x"] - half)), top, int(round(sign["x"] + half)), sign["bottom"])
 
 
 def draw_sign(draw, sign: dict, k: int) -> None:

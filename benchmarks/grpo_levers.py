@@ -1,0 +1,107 @@
+"""Which GRPO settings let MT-RL-Judge learn? A sweep of the standard levers on world v2's VALIDATION split.
+
+Each setting trains the CPU MT-RL-Judge recipe (src/mtrl_judge/recipes/cpu/mt-rl-judge.yaml) from the
+committed base for the same number of steps, with validation every `--val-every` steps on the same
+rows; the table gives the best and the last validation mean macro-F1 and the largest share one
+answer took of a task's verdicts at the end (1.00: the judge answers one constant choice). The test
+split is never read: defaults are chosen here, test is reported once by `mtrl-judge reproduce`.
+
+    .venv/bin/mtrl-judge world generate --size demo --out runs/demo/world
+    .venv/bin/python benchmarks/grpo_levers.py [--steps 150] [--only lr1e-4,lr1e-4-ppstep8] [--out runs/grpo-levers]
+    .venv/bin/python benchmarks/grpo_levers.py --only direct --base runs/demo/runs/sft-unified/best --out runs/grpo-warm
+
+Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
+so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mtrl_judge.io import write_json
+from mtrl_judge.recipes import recipe_file
+
+# name -> recipe overrides; the recipe's own values otherwise (lr 3e-5, 2 prompts x 8 completions, beta 0,
+# scale_rewards group, temperature 1.0, dynamic sampling, labels balanced, clip-higher 0.28).
+SETTINGS: dict[str, list[str]] = {
+    "recipe": [],
+    "lr1e-4": ["--learning_rate", "1e-4"],
+    "lr3e-4": ["--learning_rate", "3e-4"],
+    "lr1e-4-ppstep4": ["--learning_rate", "1e-4", "--prompts_per_step", "4", "--num_generations", "4"],
+    "lr1e-4-ppstep8": ["--learning_rate", "1e-4", "--prompts_per_step", "8", "--num_generations", "4"],
+    "lr1e-4-drgrpo": ["--learning_rate", "1e-4", "--scale_rewards", "none"],
+    "lr1e-4-kl": ["--learning_rate", "1e-4", "--beta", "0.01"],
+    "lr1e-4-temp1.3": ["--learning_rate", "1e-4", "--temperature", "1.3"],
+    # Answer-only prompts: with --base an SFT-Unified checkpoint (trained direct), GRPO warm-started from a
+    # judge that already discriminates. The format reward is the paper's think-then-answer format, so here it
+    # is a constant 0 and only accuracy moves the advantages.
+    "direct": ["--style", "direct"],
+    "direct-kl": ["--style", "direct", "--beta", "0.04"],  # the same, held near the SFT judge by a KL term
+}
+
+
+def summarise(run: Path) -> dict:
+    """Best and last validation mean macro-F1 of a finished run, and its last top-answer share per task."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    val = [r for r in rows if "val/mean_macro_f1" in r]
+    if not val:
+        raise SystemExit(f"{run}: no validation rows in metrics.jsonl")
+    best = max(val, key=lambda r: r["val/mean_macro_f1"])
+    last = val[-1]
+    shares: dict[str, float] = {}
+    for key, value in last.items():  # val/<task>/answer_share/<answer>
+        parts = key.split("/")
+        if len(parts) == 4 and parts[2] == "answer_share":
+            shares[parts[1]] = max(shares.get(parts[1], 0.0), value)
+    steps = [r["step_time"] for r in rows if "step_time" in r]
+    return {
+        "best": best["val/mean_macro_f1"], "best_step": best.get("step"), "last": last["val/mean_macro_f1"],
+        "last_step": last.get("step"), "top_share": shares, "curve": [(r.get("step"), r["val/mean_macro_f1"]) for r in val],
+        "step_time_s": sum(steps) / len(steps) if steps else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=Path, default=Path("models/base-small-p8"))
+    parser.add_argument("--world", type=Path, default=Path("runs/demo/world"))
+    parser.add_argument("--out", type=Path, default=Path("runs/grpo-levers"))
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--val-every", type=int, default=50)
+    parser.add_argument("--val-examples", type=int, default=64)
+    parser.add_argument("--only", default="", help="comma-separated setting names (default: all)")
+    args = parser.parse_args()
+    names = [n for n in args.only.split(",") if n] or list(SETTINGS)
+    unknown = sorted(set(names) - set(SETTINGS))
+    if unknown:
+        raise SystemExit(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+    results_file = args.out / "results.json"
+    results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.is_file() else {}
+    for name in names:
+        run = args.out / name
+        if name in results and (run / "final").is_dir():
+            continue
+        command = [sys.executable, "-m", "mtrl_judge.cli", "train", str(recipe_file("cpu/mt-rl-judge.yaml")),
+                   "--model", str(args.base), "--data", str(args.world), "--output_dir", str(run), "--max_steps", str(args.steps),
+                   "--val_every", str(args.val_every), "--val_max_examples", str(args.val_examples),
+                   "--save_steps", str(args.val_every), "--report_to", "none", *SETTINGS[name]]
+        command.append("--resume" if (run / "metrics.jsonl").is_file() else "--overwrite")
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        results[name] = {"overrides": SETTINGS[name], "minutes": (time.perf_counter() - start) / 60, **summarise(run)}
+        write_json(results_file, results)
+    print(f"GRPO settings on {args.world} validation ({args.val_examples} rows/task), {args.steps} steps from {args.base}")
+    print(f"{'setting':<18}{'best (step)':>14}{'last':>8}{'max top share':>15}{'s/step':>8}")
+    for name in names:
+        r = results[name]
+        top = max(r["top_share"].values()) if r["top_share"] else float("nan")
+        print(f"{name:<18}{r['best']:>8.3f} ({r['best_step']:>3}){r['last']:>8.3f}{top:>15.2f}{r['step_time_s'] or 0:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
