@@ -215,6 +215,9 @@ def _quiet_training() -> None:
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", message=r"`gradient_checkpointing` is deprecated", category=FutureWarning,
                             module=r"transformers\.training_args")
+    # ...and the one TRL's GRPOTrainer triggers at every generation by reading the deprecated alias.
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+                            module=r"transformers\.modeling_utils")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
