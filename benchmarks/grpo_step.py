@@ -2,11 +2,18 @@
 
     .venv/bin/python benchmarks/grpo_step.py                      # small backbone, 3 rounds x 6 timed steps
     .venv/bin/python benchmarks/grpo_step.py --rounds 5 --steps 8 --model tiny
+    # one GPU (docs/gpu.md): the committed base, then a random 2B-class Qwen3-VL, full and LoRA, bf16
+    python benchmarks/grpo_step.py --device cuda --model-dir models/base-small-p8 --rounds 2
+    python benchmarks/grpo_step.py --device cuda --model qwen3-vl-2b-shape --gradient-checkpointing --rounds 2
+    python benchmarks/grpo_step.py --device cuda --model qwen3-vl-2b-shape --gradient-checkpointing --lora --rounds 2
 
 Each run is a fresh child process (so its peak memory is its own), and the two trainers alternate (TRL first
 in even rounds, ours first in odd ones) so that machine noise hits both alike. The first step of each run is a
 warm-up and is not timed. Per step it records the wall time of `training_step` (generation + scoring + forward +
-backward) plus the optimiser step, and the time spent in generation and in the training forward.
+backward) plus the optimiser step, the time spent in generation and in the training forward, and the completion
+tokens generated (so completion tokens per second of generation). On CUDA the model runs in bfloat16 (--dtype),
+peak memory is torch's max_memory_allocated; --lora trains PEFT adapters (r 16 on the attention projections, the
+training recipes' default) instead of all weights; --gradient-checkpointing recomputes activations in the backward.
 
 Rewards are printed for both runs: with the same seed they start from the same weights and data, but they are
 not expected to be bit-identical (float rounding differs between the paths, and a different token flips the
@@ -33,7 +40,7 @@ def length_reward(completions, **kwargs) -> list[float]:
     return [min(len(t) / 200, 1.0) for t in texts]
 
 
-def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
+def worker(kind: str, model_dir: str, steps: int, device: str, dtype: str, lora: bool, checkpointing: bool) -> dict:
     import torch
     from datasets import Dataset
     from PIL import Image, ImageDraw
@@ -46,7 +53,13 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
     from mtrl_judge.train.fast_grpo import GroupSharedGRPOTrainer
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
-    model, processor = load_backbone(model_dir)
+    model, processor = load_backbone(model_dir, dtype=dtype, device=device)
+    peft_config = None
+    if lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                 task_type="CAUSAL_LM")
 
     # seetrue-like rows: a coloured circle on white, "does the image match the text?"
     rows = []
@@ -67,7 +80,7 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
     config = GRPOConfig(
         output_dir=tempfile.mkdtemp(prefix="grpo-bench-"),
         use_cpu=device == "cpu",
-        bf16=False,
+        bf16=dtype == "bfloat16",
         seed=0,
         per_device_train_batch_size=16,
         num_generations=8,
@@ -76,15 +89,16 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
         logging_steps=1,
         report_to=[],
         reward_weights=weights,
-        gradient_checkpointing=False,
+        gradient_checkpointing=checkpointing,
         save_strategy="no",
         disable_tqdm=True,
     )
     cls = GroupSharedGRPOTrainer if kind == "ours" else GRPOTrainer
-    trainer = cls(model=model, processing_class=processor, reward_funcs=funcs, args=config, train_dataset=Dataset.from_list(rows))
+    trainer = cls(model=model, processing_class=processor, reward_funcs=funcs, args=config, train_dataset=Dataset.from_list(rows),
+                  peft_config=peft_config)
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    parts = {"generate": 0.0, "forward": 0.0}
+    parts = {"generate": 0.0, "forward": 0.0, "completion_tokens": 0}
 
     def timed(name, fn):
         def wrapper(*args, **kwargs):
@@ -104,8 +118,13 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
     class StepTimer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
             sync()
-            parts.update(generate=0.0, forward=0.0)
+            parts.update(generate=0.0, forward=0.0, completion_tokens=0)
             self.start, self.cpu = time.perf_counter(), time.process_time()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            # TRL logs the mean completion length of the step's completions: tokens = mean x completions
+            if logs and "completions/mean_length" in logs and records:
+                records[-1]["completion_tokens"] = logs["completions/mean_length"] * args.per_device_train_batch_size
 
         def on_step_end(self, args, state, control, **kwargs):
             sync()
@@ -130,8 +149,9 @@ def worker(kind: str, model_dir: str, steps: int, device: str) -> dict:
     }
 
 
-def run_child(kind: str, model_dir: str, steps: int, device: str) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--model-dir", model_dir, "--steps", str(steps), "--device", device]
+def run_child(kind: str, model_dir: str, steps: int, device: str, dtype: str, lora: bool, checkpointing: bool) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--model-dir", model_dir, "--steps", str(steps), "--device", device,
+           "--dtype", dtype, *(["--lora"] if lora else []), *(["--gradient-checkpointing"] if checkpointing else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
@@ -156,20 +176,22 @@ def summarise(results: list[dict]) -> None:
             "run_medians": per_run,
             "generate": med([s["generate"] for s in steps]),
             "forward": med([s["forward"] for s in steps]),
+            "tokens_per_s": med([s["completion_tokens"] / s["generate"] for s in steps if s["generate"] > 0]),
             "peak_mib": max(r["peak_mib"] for r in runs),
             "mean_reward": statistics.mean(x for r in runs for x in r["rewards"]),
             "rewards_run0": runs[0]["rewards"],
         }
     rounds = [o["steps"] for o in by_kind["ours"]], [t["steps"] for t in by_kind["trl"]]
     round_ratios = [med([s["total"] for s in o]) / med([s["total"] for s in t]) for o, t in zip(*rounds, strict=True)]
-    print(f"{'':8}{'s/step':>9}{'cpu s':>8}{'gen':>8}{'fwd':>8}{'other':>8}{'peak MiB':>10}{'reward':>9}  per-run s/step")
+    print(f"{'':8}{'s/step':>9}{'cpu s':>8}{'gen':>8}{'fwd':>8}{'other':>8}{'tok/s':>8}{'peak MiB':>10}{'reward':>9}"
+          "  per-run s/step")
     for kind in ("trl", "ours"):
         o = out[kind]
         other = o["s_per_step"] - o["generate"] - o["forward"]
         runs = ", ".join(f"{x:.2f}" for x in o["run_medians"])
         print(
             f"{kind:8}{o['s_per_step']:9.3f}{o['cpu_per_step']:8.3f}{o['generate']:8.3f}{o['forward']:8.3f}{other:8.3f}"
-            f"{o['peak_mib']:10.0f}{o['mean_reward']:9.3f}  [{runs}]"
+            f"{o['tokens_per_s']:8.0f}{o['peak_mib']:10.0f}{o['mean_reward']:9.3f}  [{runs}]"
         )
     print(f"ratio ours/trl (median s/step): {out['ours']['s_per_step'] / out['trl']['s_per_step']:.3f}")
     cpu_ratio = out["ours"]["cpu_per_step"] / out["trl"]["cpu_per_step"]
@@ -187,11 +209,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per run (after one warm-up step)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"],
+                        help="default: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument("--lora", action="store_true", help="train LoRA adapters (PEFT) instead of all weights")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in the backward")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    dtype = args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
+    options = (args.device, dtype, args.lora, args.gradient_checkpointing)
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model_dir, args.steps, args.device)))
+        print(json.dumps(worker(args.worker, args.model_dir, args.steps, *options)))
         return
 
     model_dir = args.model_dir
@@ -202,9 +230,11 @@ def main() -> None:
     results = []
     for r in range(args.rounds):
         for kind in (("trl", "ours") if r % 2 == 0 else ("ours", "trl")):
-            results.append(run_child(kind, model_dir, args.steps, args.device))
+            results.append(run_child(kind, model_dir, args.steps, *options))
             last = results[-1]
             print(f"round {r} {kind}: {statistics.median(s['total'] for s in last['steps']):.3f} s/step", flush=True)
+    print(f"model {model_dir}; device {args.device}, {dtype}; {'LoRA' if args.lora else 'full'} fine-tuning; "
+          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}")
     summarise(results)
 
 

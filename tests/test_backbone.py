@@ -96,3 +96,23 @@ def test_load_rejects_folders_that_are_not_vlms(tmp_path, setup, message):
     setup(path)
     with pytest.raises(JudgeError, match=message):
         load_backbone(path)
+
+
+def test_the_2b_shape_preset_is_a_valid_2b_class_qwen3_vl():
+    """The GPU benchmark's random 2B-class model: a config transformers accepts, about 2.1B parameters
+    (counted on the meta device: no memory), with a real model's embedding size."""
+    import torch
+    from transformers import Qwen3VLForConditionalGeneration
+
+    from mtrl_judge.backbone.build import build_processor, model_config
+    from mtrl_judge.backbone.presets import PRESETS
+
+    spec = PRESETS["qwen3-vl-2b-shape"]
+    assert sum(spec.mrope_section) == spec.head_dim // 2
+    config = model_config(spec, build_processor(spec).tokenizer)
+    assert config.text_config.vocab_size == 151_936
+    with torch.device("meta"):
+        model = Qwen3VLForConditionalGeneration(config)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 1.9e9 < n_params < 2.4e9, n_params
+    assert model.config.vision_config.deepstack_visual_indexes == [5, 11, 17]

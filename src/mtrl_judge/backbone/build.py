@@ -45,7 +45,7 @@ def model_config(preset: Preset, tokenizer) -> Qwen3VLConfig | Qwen3VLMoeConfig:
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"),
     ]}
     text = dict(
-        vocab_size=len(tokenizer),
+        vocab_size=max(len(tokenizer), preset.model_vocab_size or 0),
         hidden_size=preset.hidden_size,
         intermediate_size=preset.intermediate_size,
         num_hidden_layers=preset.num_hidden_layers,

@@ -5,7 +5,11 @@
 - small: the first demo base (16 visual tokens per 128 px image: 32 px per token);
 - small-p8: the default base from world version 2 on: the same text model, 8 px patches (64 visual
   tokens of 16 px each) and a vision tower twice as deep and wide, so that 20-32 px objects and
-  36 px signs cover several tokens (docs/base.md has the comparison that chose it).
+  36 px signs cover several tokens (docs/base.md has the comparison that chose it);
+- qwen3-vl-2b-shape: random weights in the shape of a 2B-class Qwen3-VL (Qwen3-1.7B's text model:
+  2048 x 28 layers, 16 heads, 8 KV heads, a 151,936-row embedding; Qwen3-VL's 24 x 1024 vision
+  tower with deepstack at 5, 11, 17), about 2.1B parameters, for GPU speed and memory benchmarks
+  (benchmarks/grpo_step.py). Not a copy of a released config, and never trained.
 
 Config traps (transformers checks none of them at build time): mrope_section must sum to head_dim / 2;
 num_position_embeddings must be a perfect square; deepstack_visual_indexes must be below the
@@ -43,6 +47,9 @@ class Preset:
     num_experts: int = 4
     num_experts_per_tok: int = 2
     moe_intermediate_size: int = 128
+    # Embedding rows beyond the tokenizer's (unused ids), so that a random model has a real model's
+    # embedding and LM-head size; None: exactly the tokenizer's vocabulary.
+    model_vocab_size: int | None = None
 
     @property
     def mrope_section(self) -> list[int]:
@@ -73,5 +80,11 @@ PRESETS: dict[str, Preset] = {
         head_dim=64, intermediate_size=640, vision_depth=4, vision_hidden_size=256, vision_intermediate_size=512,
         vision_num_heads=4, deepstack_visual_indexes=(1, 3), patch_size=8, num_position_embeddings=256,
         min_pixels=16 * 16,
+    ),
+    "qwen3-vl-2b-shape": Preset(
+        vocab_size=2048, model_vocab_size=151_936, hidden_size=2048, num_hidden_layers=28, num_attention_heads=16,
+        num_key_value_heads=8, head_dim=128, intermediate_size=6144, vision_depth=24, vision_hidden_size=1024,
+        vision_intermediate_size=4096, vision_num_heads=16, deepstack_visual_indexes=(5, 11, 17), patch_size=16,
+        num_position_embeddings=2304, max_pixels=448 * 448, min_pixels=64 * 64,
     ),
 }
