@@ -235,11 +235,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     device, dtype = _placement(args)
     judge = Judge.from_pretrained(args.model, device=device, dtype=dtype, style=args.style, max_new_tokens=args.max_new_tokens,
                                   batch_size=args.batch_size)
-    results = run_eval(judge, args.data, args.out, settings)
-    for name, m in results["tasks"].items():
-        extra = f", position consistency {m['position_consistency']:.3f}" if "position_consistency" in m else ""
-        logger.info("%-18s macro-F1 %.4f  accuracy %.4f  unparseable %.3f%s", name, m["macro_f1"], m["accuracy"],
-                    m["parse_failure_rate"], extra)
+    run_eval(judge, args.data, args.out, settings)  # logs each task's line as it finishes
     logger.info("results: %s", Path(args.out) / RESULTS_FILE)
     return 0
 

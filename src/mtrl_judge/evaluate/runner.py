@@ -206,9 +206,11 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
         metrics["skipped"] = float(len(all_rows) - len(rows))
         predictions += records
         results["tasks"][name] = metrics
-        logger.info("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, unparseable %.1f%%, %d row(s) skipped", name,
+        consistency = (f", position consistency {metrics['position_consistency']:.3f}"
+                       if "position_consistency" in metrics else "")
+        logger.info("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, unparseable %.1f%%, %d row(s) skipped%s", name,
                     metrics["macro_f1"], metrics["macro_f1/ci95_low"], metrics["macro_f1/ci95_high"], metrics["accuracy"],
-                    100 * metrics["parse_failure_rate"], metrics["skipped"])
+                    100 * metrics["parse_failure_rate"], metrics["skipped"], consistency)
     pointwise = [results["tasks"][n]["macro_f1"] for n in task_names if get_task(n).format == "pointwise"]
     results["mean_macro_f1"] = sum(results["tasks"][n]["macro_f1"] for n in task_names) / len(task_names)
     if pointwise:
