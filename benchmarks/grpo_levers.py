@@ -42,6 +42,8 @@ SETTINGS: dict[str, list[str]] = {
     # is a constant 0 and only accuracy moves the advantages.
     "direct": ["--style", "direct"],
     "direct-kl": ["--style", "direct", "--beta", "0.04"],  # the same, held near the SFT judge by a KL term
+    # Many prompts, small groups: as many distinct examples per step as SFT's batch of 16, answer-only.
+    "direct-ppstep16-g2": ["--style", "direct", "--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "2"],
 }
 
 
