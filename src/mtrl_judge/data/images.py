@@ -24,6 +24,28 @@ DEFAULT_MAX_PIXELS = 4_194_304
 DEFAULT_MAX_ASPECT_RATIO = 200.0
 
 
+# What PIL raises for a file that is not an image, is truncated or corrupt, or is a decompression bomb.
+READ_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, ValueError,
+               SyntaxError, MemoryError)
+
+
+def unreadable_reason(error: BaseException) -> str:
+    """The one-line reason for one of READ_ERRORS."""
+    if isinstance(error, (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return f"not a readable image ({error.__class__.__name__})"
+    return f"not a readable image ({str(error).splitlines()[0] if str(error) else error.__class__.__name__})"
+
+
+def size_problem(width: int, height: int, max_pixels: int, max_aspect_ratio: float) -> str | None:
+    """Why an image of this size (read from its header) is refused, or None: the limits every image a
+    judge or a trainer takes is held to."""
+    if width * height > max_pixels:
+        return f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} (max_pixels)"
+    if width < 1 or height < 1 or max(width, height) / min(width, height) > max_aspect_ratio:
+        return f"{width}x{height} is more elongated than the model accepts (aspect ratio at most {max_aspect_ratio:g})"
+    return None
+
+
 def fit_to_pixels(image: Image.Image, fit_pixels: int) -> Image.Image:
     """`image` scaled down (aspect kept, bicubic like the Qwen processors) to at most `fit_pixels`."""
     width, height = image.size
@@ -73,16 +95,9 @@ def load_image(
             image = Image.open(source)
         else:
             raise InvalidImageError(f"{prefix}expected an image path, bytes or PIL image, got {type(source).__name__}")
-        width, height = image.size
-        if width * height > max_pixels:
-            raise InvalidImageError(
-                f"{prefix}{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} (max_pixels)"
-            )
-        if width < 1 or height < 1 or max(width, height) / min(width, height) > max_aspect_ratio:
-            raise InvalidImageError(
-                f"{prefix}{name}: {width}x{height} is more elongated than the model accepts "
-                f"(aspect ratio at most {max_aspect_ratio:g})"
-            )
+        problem = size_problem(*image.size, max_pixels, max_aspect_ratio)
+        if problem is not None:
+            raise InvalidImageError(f"{prefix}{name}: {problem}")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()  # decode now, so a truncated file fails here and not inside a batch
@@ -90,8 +105,5 @@ def load_image(
         return fit_to_pixels(image, fit_pixels) if fit_pixels else image
     except JudgeError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InvalidImageError(f"{prefix}{name}: not a readable image ({e.__class__.__name__})") from None
-    except (OSError, ValueError, SyntaxError, MemoryError) as e:
-        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-        raise InvalidImageError(f"{prefix}{name}: not a readable image ({reason})") from None
+    except READ_ERRORS as e:
+        raise InvalidImageError(f"{prefix}{name}: {unreadable_reason(e)}") from None

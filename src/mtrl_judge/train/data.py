@@ -14,9 +14,10 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..data.dataset import load_task_split
+from ..data.images import READ_ERRORS, size_problem, unreadable_reason
 from ..errors import JudgeError
 from ..prompts import answer_text, render
 from ..requests import RequestLimits, check_request
@@ -33,7 +34,7 @@ TRAIN_LIMITS = RequestLimits(max_pixels=Image.MAX_IMAGE_PIXELS or 2**31)
 
 def _image_problem(image: dict | None, limits: RequestLimits) -> str | None:
     """Why one stored image ({bytes, path}) cannot be trained on, from its header only (no
-    decoding); None if it can. The limits are those `load_image` applies."""
+    decoding); None if it can. The limits and reasons are those `load_image` applies."""
     if not isinstance(image, dict) or not (image.get("bytes") or image.get("path")):
         return "no image bytes"
     try:
@@ -41,15 +42,9 @@ def _image_problem(image: dict | None, limits: RequestLimits) -> str | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as im:
                 width, height = im.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        return f"not a readable image ({e.__class__.__name__})"
-    except (OSError, ValueError, SyntaxError) as e:
-        return f"not a readable image ({str(e).splitlines()[0] if str(e) else e.__class__.__name__})"
-    if width * height > limits.max_pixels:
-        return f"{width}x{height} = {width * height:,} pixels exceeds the limit of {limits.max_pixels:,}"
-    if width < 1 or height < 1 or max(width, height) / min(width, height) > limits.max_aspect_ratio:
-        return f"{width}x{height} is more elongated than the model accepts (aspect ratio at most {limits.max_aspect_ratio:g})"
-    return None
+    except READ_ERRORS as e:
+        return unreadable_reason(e)
+    return size_problem(width, height, limits.max_pixels, limits.max_aspect_ratio)
 
 
 def drop_unusable_rows(
