@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -96,21 +95,6 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict | JudgeError]]:
                 continue
             rows.append((n, row))
     return rows
-
-
-def _check_output_folder(path: Path, what: str, *, replaced: bool) -> None:
-    """Refuse, before any work, an output folder that cannot be written: an existing file in its
-    place or on its path, or a folder without write permission. `replaced`: the folder is built
-    beside it and renamed into place (mtrl_judge.io.atomic_dir), so its parent must be writable;
-    otherwise files are written into it."""
-    if path.exists() and not path.is_dir():
-        raise JudgeError(f"{path}: cannot write the {what} (it is a file, not a folder)")
-    start = path.parent if replaced else path
-    existing = next((p for p in (start, *start.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise JudgeError(f"{path}: cannot write the {what} ({existing} is a file, not a folder)")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise JudgeError(f"{path}: cannot write the {what} ({existing} is not writable)")
 
 
 def _add_placement_arguments(parser: argparse.ArgumentParser) -> None:
@@ -222,6 +206,7 @@ def _quiet_training() -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate.runner import RESULTS_FILE, EvalSettings, run_eval
+    from .io import check_output_folder
     from .judge import Judge
     from .tasks import get_task, register_tasks_from_yaml
 
@@ -229,7 +214,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         register_tasks_from_yaml(args.tasks_file)
     for name in args.tasks or []:
         get_task(name)  # an unknown task fails before the model loads
-    _check_output_folder(args.out, "evaluation results", replaced=False)  # before hours of judging, not after
+    check_output_folder(args.out, what="evaluation results", replaced=False)  # before hours of judging, not after
     settings = EvalSettings(tasks=args.tasks, split=args.split, max_examples=args.max_examples,
                             self_consistency=args.self_consistency, temperature=args.temperature)
     device, dtype = _placement(args)
@@ -269,8 +254,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _cmd_world_generate(args: argparse.Namespace) -> int:
     from .data.world import generate_world
+    from .io import check_output_folder
 
-    _check_output_folder(args.out, "world", replaced=True)
+    check_output_folder(args.out, what="world", replaced=True)
     out = generate_world(args.out, size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True,
                          version=args.version, balance=args.train_balance)
     logger.info("JudgeWorld v%d (%s, seed %d) written to %s", args.version, args.size, args.seed, out)

@@ -46,18 +46,35 @@ def clean_stale_siblings(path: str | Path) -> list[Path]:
     return removed
 
 
-def check_output_path(path: str | Path, *, what: str = "output") -> Path:
-    """Refuse, before any work starts, an output path that cannot be written: a folder where a file
-    is expected, a parent that is a file or not writable."""
-    path = Path(path)
-    if path.is_dir():
-        raise JudgeError(f"{path}: {what} is a folder; give a file path")
-    parent = path.parent
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+def _check_writable(path: Path, start: Path, what: str) -> None:
+    """The nearest existing folder at or above `start` (where `path` will be created) must be a
+    writable folder; errors name `path` and `what`."""
+    existing = next((p for p in (start, *start.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise JudgeError(f"{path}: cannot write the {what} ({existing} is a file, not a folder)")
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise JudgeError(f"{path}: cannot write the {what} ({existing} is not writable)")
+
+
+def check_output_path(path: str | Path, *, what: str = "output") -> Path:
+    """Refuse, before any work starts, an output file that cannot be written: a folder where a file
+    is expected, a parent that is a file or not writable (atomic_file writes beside it)."""
+    path = Path(path)
+    if path.is_dir():
+        raise JudgeError(f"{path}: {what} is a folder; give a file path")
+    _check_writable(path, path.parent, what)
+    return path
+
+
+def check_output_folder(path: str | Path, *, what: str, replaced: bool) -> Path:
+    """Refuse, before any work starts, an output folder that cannot be written: an existing file in
+    its place or on its path, or a folder without write permission. `replaced`: the folder is built
+    beside it and renamed into place (atomic_dir), so its parent must be writable; otherwise files
+    are written into it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise JudgeError(f"{path}: cannot write the {what} (it is a file, not a folder)")
+    _check_writable(path, path.parent if replaced else path, what)
     return path
 
 

@@ -9,7 +9,6 @@ beside the paper's Table 1, every skipped row, and every row left out on purpose
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import yaml
 from datasets.arrow_writer import ArrowWriter
 
 from ...errors import JudgeError
-from ...io import atomic_dir, atomic_file, write_json
+from ...io import atomic_dir, atomic_file, check_output_folder, write_json
 from ...progress import progress_bar
 from ...tasks import HELDOUT_TASKS, PAPER_TASKS, get_task
 from ..schema import FEATURES, SPLITS
@@ -163,12 +162,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise JudgeError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise JudgeError(f"{out}: folder is not empty; pass --overwrite to replace it")
-    # atomic_dir builds the folder beside OUT and renames it into place: OUT's parent must be writable.
-    existing = next((p for p in (out.parent, *out.parent.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise JudgeError(f"{out}: cannot write the output folder ({existing} is a file, not a folder)")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise JudgeError(f"{out}: cannot write the output folder ({existing} is not writable)")
+    check_output_folder(out, what="output folder", replaced=True)  # atomic_dir builds it beside OUT
 
 
 def _resolve_options(adapter: Adapter, options: dict) -> dict:
