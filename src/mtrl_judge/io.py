@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import JudgeError
+
+# The temporary siblings atomic_dir and atomic_file write in (".NAME.tmp-PID-...", ".NAME.old-PID"): the
+# one place their naming is known (train/checkpoints.py cleans a run folder of them too).
+TEMPORARY_NAME = re.compile(r"^\..+\.(tmp|old)-[^/]+$")
 
 
 def _pid_alive(pid: int) -> bool:

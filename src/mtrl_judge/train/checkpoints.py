@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from ..io import TEMPORARY_NAME
+
 logger = logging.getLogger(__name__)
 
 RECIPE_FILE = "recipe.yaml"
@@ -33,7 +35,6 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 # from accelerate). Sharded DeepSpeed / FSDP states (global_step*/, optimizer_*/) are left alone.
 STATE_FILE = re.compile(r"^(optimizer\.(pt|bin)|rank\d+-of-\d+-optimizer\.pt|scheduler\.pt|scaler\.pt)$")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-_TEMPORARY = re.compile(r"^\..+\.(tmp|old)-[^/]+$")  # io.atomic_dir / atomic_file siblings
 
 
 def is_our_run(folder: Path) -> bool:
@@ -88,9 +89,9 @@ def remove_temporary(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     removed = []
-    for parent in [folder, *(p for p in folder.iterdir() if p.is_dir() and not _TEMPORARY.match(p.name))]:
+    for parent in [folder, *(p for p in folder.iterdir() if p.is_dir() and not TEMPORARY_NAME.match(p.name))]:
         for path in parent.iterdir():
-            if _TEMPORARY.match(path.name):
+            if TEMPORARY_NAME.match(path.name):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
                 removed.append(path)
     if removed:
