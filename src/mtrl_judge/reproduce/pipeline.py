@@ -142,16 +142,16 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
               "--save_steps", str(max(budget.val_every, 10)), "--report_to", "none"]
     grpo = ["--num_generations", str(budget.num_generations), "--max_completion_length", str(budget.max_completion_length),
             "--val_max_new_tokens", str(budget.max_completion_length)]
-    runs: dict[str, tuple[str, list[str], str]] = {}  # run -> (method, tasks, style)
+    runs: dict[str, tuple[str, list[str]]] = {}  # run -> (method, tasks); each method's recipe sets its prompt style
     for task in PAPER_TASKS:
-        runs[f"sft-single-{task}"] = ("sft-single", [task], "direct")
-    runs["sft-unified"] = ("sft-unified", list(PAPER_TASKS), "direct")
+        runs[f"sft-single-{task}"] = ("sft-single", [task])
+    runs["sft-unified"] = ("sft-unified", list(PAPER_TASKS))
     for task in PAPER_TASKS:
-        runs[f"rl-single-{task}"] = ("rl-single", [task], "reason")
-    runs["mt-rl-judge"] = ("mt-rl-judge", list(PAPER_TASKS), "reason")
+        runs[f"rl-single-{task}"] = ("rl-single", [task])
+    runs["mt-rl-judge"] = ("mt-rl-judge", list(PAPER_TASKS))
     steps = {"sft-single": budget.sft_single_steps, "sft-unified": budget.sft_steps, "rl-single": budget.rl_single_steps,
              "mt-rl-judge": budget.grpo_steps}
-    for run_name, (method, tasks, _) in runs.items():
+    for run_name, (method, tasks) in runs.items():
         run_dir = out / "runs" / run_name
         is_grpo = method in ("rl-single", "mt-rl-judge")
         overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else [])]
@@ -161,7 +161,7 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
 
     # Evaluation: every judge on its own tasks; the multi-task judges and the base also on the held-out pairwise tasks.
     evals: dict[str, tuple[str, list[str]]] = {"off-the-shelf": ("off-the-shelf", [*PAPER_TASKS, *HELDOUT_TASKS])}
-    for run_name, (method, tasks, _style) in runs.items():
+    for run_name, (method, tasks) in runs.items():
         evals[run_name] = (method, [*tasks, *(HELDOUT_TASKS if method in TABLE3_METHODS else ())])
     n_eval = budget.eval_max_examples or 400
     for run_name, (method, tasks) in evals.items():
