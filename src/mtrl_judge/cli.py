@@ -247,6 +247,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce.pipeline import reproduce
 
     device, dtype = _placement(args)
+    _quiet_training()  # its training stages run in this process, like `train`
     # reproduce logs where the report is
     reproduce(args.out, BUDGETS[args.budget], seed=args.seed, device=device, dtype=dtype, base_model=args.base)
     return 0
