@@ -120,3 +120,25 @@ def test_accelerate_cpu_single_process_is_detected(monkeypatch, env, lone):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert one_process_from_accelerate_cpu() is lone
+
+
+@pytest.mark.parametrize(
+    "env, fsdp, deepspeed, dropped",
+    [
+        ({"ACCELERATE_USE_FSDP": "true"}, False, False, "FSDP"),  # an FSDP config launched with use_cpu: DDP runs
+        ({"ACCELERATE_USE_FSDP": "true"}, True, False, None),
+        ({"ACCELERATE_USE_DEEPSPEED": "true"}, False, False, "DeepSpeed"),
+        ({"ACCELERATE_USE_DEEPSPEED": "true"}, False, True, None),
+        ({}, False, False, None),
+    ],
+)
+def test_sharding_dropped_on_cpu_is_detected(monkeypatch, env, fsdp, deepspeed, dropped):
+    from types import SimpleNamespace
+
+    from mtrl_judge.train.run import sharding_not_applied
+
+    for name in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert sharding_not_applied(SimpleNamespace(is_fsdp_enabled=fsdp, is_deepspeed_enabled=deepspeed)) == dropped

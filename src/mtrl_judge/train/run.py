@@ -147,6 +147,19 @@ def one_process_from_accelerate_cpu() -> bool:
     return env.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_PORT" in env and "WORLD_SIZE" not in env
 
 
+def sharding_not_applied(trainer) -> str | None:
+    """The sharding an accelerate config asked for (FSDP, DeepSpeed) that this trainer does not use, or None.
+
+    accelerate 1.15 drops both without a word when the processes train on the CPU (`use_cpu`): it runs plain
+    DDP, every process holding the whole model and optimizer, which is what sharding was asked to avoid."""
+    env = os.environ
+    for name, variable, enabled in (("FSDP", "ACCELERATE_USE_FSDP", trainer.is_fsdp_enabled),
+                                    ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED", trainer.is_deepspeed_enabled)):
+        if env.get(variable, "").lower() in ("1", "true") and not enabled:
+            return name
+    return None
+
+
 def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Train per `recipe`; returns the output folder holding best/, final/ and metrics.jsonl.
 
@@ -190,6 +203,10 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
             logging.getLogger("mtrl_judge").setLevel(logging.WARNING)
         args.distributed_state.wait_for_everyone()
     trainer = build_trainer(recipe)
+    dropped = sharding_not_applied(trainer)
+    if dropped and main:
+        logger.warning("the accelerate config asks for %s, but this run trains on the CPU (use_cpu), where accelerate "
+                       "runs plain DDP instead: every process holds the whole model (docs/gpu.md)", dropped)
     if last:
         logger.info("resuming from %s", last)
     try:
