@@ -384,7 +384,7 @@ class FakeJudge(Judge):
 
     def __init__(self, answer):
         self.answer = answer
-        self.style, self.name, self.batch_size, self.max_pixels, self.max_new_tokens = "reason", "fake", 4, 10**7, 8
+        self.style, self.name, self.batch_size, self.max_new_tokens = "reason", "fake", 4, 8
 
     def prepare(self, request, where=""):  # the request check without a tokenizer
         return prepare_request(request, RequestLimits(max_pixels=10**7), where)

@@ -88,7 +88,7 @@ class FakeJudge(Judge):
     """The request check without a model: answers yes to everything."""
 
     def __init__(self):
-        self.style, self.name, self.batch_size, self.max_pixels, self.max_new_tokens = "reason", "fake", 4, 10**7, 8
+        self.style, self.name, self.batch_size, self.max_new_tokens = "reason", "fake", 4, 8
         self.pairwise_both_orders = True
 
     def prepare(self, request, where=""):

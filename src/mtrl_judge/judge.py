@@ -116,7 +116,6 @@ class Judge:
         self.style = style
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
-        self.max_pixels = max_pixels
         self.name = name
         self.pairwise_both_orders = pairwise_both_orders
 
