@@ -45,7 +45,7 @@ def write_data_folder(root: Path, tasks=("seetrue", "agin-tech", "mjbench-alignm
     import datasets
 
     from mtrl_judge import get_task
-    from mtrl_judge.data.schema import FEATURES
+    from mtrl_judge.data.schema import features
 
     splits = {}
     for task_name in tasks:
@@ -61,7 +61,7 @@ def write_data_folder(root: Path, tasks=("seetrue", "agin-tech", "mjbench-alignm
                     "text": "a red square" if task.uses_text else "", "label": task.choices[0 if positive else 1],
                     "source": "fixture", "score": float(positive), "meta": "{}",
                 })
-            splits[split] = datasets.Dataset.from_list(rows, features=FEATURES)
+            splits[split] = datasets.Dataset.from_list(rows, features=features())
         datasets.DatasetDict(splits).save_to_disk(str(root / task_name))
     return root
 

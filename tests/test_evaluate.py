@@ -249,13 +249,13 @@ def test_an_unreadable_image_skips_its_row_only(tmp_path, caplog):
 
     import datasets
 
-    from mtrl_judge.data.schema import FEATURES
+    from mtrl_judge.data.schema import features
 
     rows = [{"id": f"r{i}", "task": "seetrue", "images": [{"bytes": image_bytes(colour), "path": None}], "text": "a red square",
              "label": "yes" if colour == "red" else "no", "source": "test", "score": None, "meta": "{}"}
             for i, colour in enumerate(["red", "blue", "red", "blue"])]
     rows[2]["images"] = [{"bytes": b"truncated", "path": "broken.png"}]
-    split = datasets.Dataset.from_list(rows, features=FEATURES)
+    split = datasets.Dataset.from_list(rows, features=features())
     datasets.DatasetDict({"test": split}).save_to_disk(str(tmp_path / "data" / "seetrue"))
 
     def red_is_yes(request):

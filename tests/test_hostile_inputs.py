@@ -27,7 +27,7 @@ from mtrl_judge import Judge, JudgeError
 from mtrl_judge.cli import _read_jsonl, main
 from mtrl_judge.data.adapters import REPORT_FILE, import_dataset
 from mtrl_judge.data.dataset import load_task_split
-from mtrl_judge.data.schema import FEATURES
+from mtrl_judge.data.schema import COLUMNS, features
 from mtrl_judge.requests import RequestLimits, prepare_request
 
 BIG_TEXT = "x" * 10_000_000  # the 10 MB text
@@ -385,9 +385,9 @@ def test_a_corrupt_parquet_fails_naming_it(tmp_path, damage):
 
 def save_seetrue(data: Path, rows: list[dict], split: str = "train") -> Path:
     full = [{"task": "seetrue", "label": "yes", "source": "test", "score": None, "meta": "{}", **r} for r in rows]
-    empty = datasets.Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
+    empty = datasets.Dataset.from_dict({name: [] for name in COLUMNS}, features=features())
     parts = {s: empty for s in ("train", "validation", "test")}
-    parts[split] = datasets.Dataset.from_list(full, features=FEATURES)
+    parts[split] = datasets.Dataset.from_list(full, features=features())
     datasets.DatasetDict(parts).save_to_disk(str(data / "seetrue"), num_shards={s: 1 for s in parts})
     return data
 
@@ -428,14 +428,14 @@ def test_training_drops_rows_that_fail_the_request_check(tmp_path, caplog):
 def test_training_refuses_a_task_whose_rows_all_fail(tmp_path):
     from mtrl_judge.train.data import drop_unusable_rows
 
-    features = FEATURES.copy()
-    features["images"] = datasets.List(datasets.Image(decode=False))  # stored bytes as they are, unchecked
+    stored = features().copy()
+    stored["images"] = datasets.List(datasets.Image(decode=False))  # stored bytes as they are, unchecked
     rows = [
         {"id": "thin", "images": [{"bytes": png((201, 1)), "path": None}], "text": "a thin line"},
         {"id": "broken", "images": [{"bytes": b"GIF89a?", "path": None}], "text": "a square"},  # a header cut short
     ]
     ds = datasets.Dataset.from_list(
-        [{"task": "seetrue", "label": "yes", "source": "test", "score": None, "meta": "{}", **r} for r in rows], features=features
+        [{"task": "seetrue", "label": "yes", "source": "test", "score": None, "meta": "{}", **r} for r in rows], features=stored
     )
     data = tmp_path / "data"
     message = (r"every one of the 2 rows of task 'seetrue' split 'train' fails the request check "

@@ -1,4 +1,4 @@
-"""Light entry points: the client and the CLI's help and `tasks` must not import torch or transformers.
+"""Light entry points: the client and the CLI's help and `tasks` must not import torch, transformers or datasets.
 
 Each check runs in a fresh interpreter, since this test process has long imported both.
 """
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers")
+HEAVY = ("torch", "transformers", "datasets")  # datasets alone took 2 s of every CLI call
 
 
 def _heavy_modules_after(code: str) -> list[str]:

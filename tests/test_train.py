@@ -144,14 +144,14 @@ def _skewed_data(root, positives=(10, 2), size=12):
     import datasets
     from PIL import Image
 
-    from mtrl_judge.data.schema import FEATURES
+    from mtrl_judge.data.schema import features
 
     for task, pos in zip(("seetrue", "agin-tech"), positives, strict=True):
         labels = ["yes"] * pos + ["no"] * (size - pos)
         image, text = Image.new("RGB", (32, 32)), "x" if task == "seetrue" else ""
         rows = [{"id": f"{task}-{i}", "task": task, "images": [image], "text": text, "label": label, "source": "fixture",
                  "score": 0.0, "meta": "{}"} for i, label in enumerate(labels)]
-        ds = datasets.Dataset.from_list(rows, features=FEATURES)
+        ds = datasets.Dataset.from_list(rows, features=features())
         datasets.DatasetDict({"train": ds, "validation": ds, "test": ds}).save_to_disk(str(root / task))
     return root
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mtrl_judge.data.schema import FEATURES, SPLITS, validate_example
+from mtrl_judge.data.schema import SPLITS, features, validate_example
 from mtrl_judge.data.world import WORLD_SIZES, WORLD_TASKS, draw_example, generate_world, load_world, split_counts
 from mtrl_judge.data.world import generate as gen
 from mtrl_judge.data.world.claims import claim_errors, claim_holds
@@ -59,7 +59,7 @@ def test_generates_every_task_and_split_with_counts(world):
 def test_schema(world):
     for task in WORLD_TASKS:
         ds = load_world(world, task, "train")
-        assert ds.features == FEATURES
+        assert ds.features == features()
         for i, row in enumerate(ds):
             validate_example(row, where=f"{task}/{i}")
             assert row["source"] == "judgeworld" and row["score"] is not None

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ..errors import JudgeError
 from ..tasks import get_task
-from .schema import FEATURES
+from .schema import COLUMNS
 
 
 def register_folder_tasks(data_dir: str | Path) -> list[str]:
@@ -69,7 +69,7 @@ def load_task_split(data_dir: str | Path, task: str, split: str, *, check_labels
         raise JudgeError(f"{folder / split}: cannot load ({reason})") from None
     missing = [c for c in ("task", "images", "text", "label") if c not in ds.column_names]
     if missing:
-        raise JudgeError(f"{folder / split}: missing column(s) {', '.join(missing)}; expected the schema {list(FEATURES)}")
+        raise JudgeError(f"{folder / split}: missing column(s) {', '.join(missing)}; expected the schema {list(COLUMNS)}")
     if check_labels and len(ds):
         labels = set(ds.unique("label"))
         bad = sorted(str(x) for x in labels - set(spec.choices))

@@ -13,31 +13,46 @@ One row is one judgment to make:
 
 from __future__ import annotations
 
-import datasets
+import functools
+from typing import TYPE_CHECKING
 
 from ..errors import JudgeError
 from ..requests import check_request
 from ..tasks import get_task
 
-FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "task": datasets.Value("string"),
-        "images": datasets.List(datasets.Image()),
-        "text": datasets.Value("string"),
-        "label": datasets.Value("string"),
-        "source": datasets.Value("string"),
-        "score": datasets.Value("float32"),
-        "meta": datasets.Value("string"),
-    }
-)
+if TYPE_CHECKING:
+    import datasets
+
+COLUMNS: tuple[str, ...] = ("id", "task", "images", "text", "label", "source", "score", "meta")
+
+
+@functools.cache
+def features() -> datasets.Features:
+    """The schema as `datasets` Features. A function, not a constant: building it imports `datasets` (about 2 s),
+    which the CLI's parser, the client and request checks never need."""
+    import datasets
+
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "task": datasets.Value("string"),
+            "images": datasets.List(datasets.Image()),
+            "text": datasets.Value("string"),
+            "label": datasets.Value("string"),
+            "source": datasets.Value("string"),
+            "score": datasets.Value("float32"),
+            "meta": datasets.Value("string"),
+        }
+    )
+
+
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 
 def validate_example(row: dict, where: str = "") -> None:
     """Raise JudgeError naming `where` and the field unless `row` fits the schema and its task."""
     prefix = f"{where}: " if where else ""
-    missing = [name for name in FEATURES if name not in row]
+    missing = [name for name in COLUMNS if name not in row]
     if missing:
         raise JudgeError(f"{prefix}missing field(s) {', '.join(missing)}")
     if not isinstance(row["id"], str) or not row["id"]:

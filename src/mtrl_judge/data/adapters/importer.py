@@ -16,15 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
 import yaml
-from datasets.arrow_writer import ArrowWriter
 
 from ...errors import JudgeError
 from ...io import atomic_dir, atomic_file, check_output_folder, write_json
 from ...progress import progress_bar
 from ...tasks import HELDOUT_TASKS, PAPER_TASKS, get_task
-from ..schema import FEATURES, SPLITS
+from ..schema import SPLITS, features
 from .base import PAPER_COUNTS, Adapter, Example, ImportContext
 
 logger = logging.getLogger(__name__)
@@ -109,16 +107,19 @@ def _overlap(splits: dict[str, list[Example]]) -> int:
     return sum(len(s) > 1 for s in seen.values())
 
 
-def _write_split(rows: list[Example], path: Path, staging: Path, advance) -> datasets.Dataset:
-    """Stream rows through an ArrowWriter (one image in memory at a time) and open the result."""
+def _write_split(rows: list[Example], path: Path, staging: Path, advance):
+    """Stream rows through an ArrowWriter (one image in memory at a time) and open the result (a Dataset)."""
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
     staging.mkdir(parents=True, exist_ok=True)
     arrow = staging / f"{path.parent.name}-{path.name}.arrow"
-    writer = ArrowWriter(features=FEATURES, path=str(arrow))
+    writer = ArrowWriter(features=features(), path=str(arrow))
     try:
         for ex in rows:
             row = ex.schema_row()
             row["images"] = [{"bytes": im.read(), "path": im.name} for im in ex.images]
-            writer.write(FEATURES.encode_example(row))
+            writer.write(features().encode_example(row))
             advance(1)
         writer.finalize()
     finally:
@@ -127,6 +128,8 @@ def _write_split(rows: list[Example], path: Path, staging: Path, advance) -> dat
 
 
 def _write_task(splits: dict[str, list[Example]], folder: Path, staging: Path, advance) -> None:
+    import datasets
+
     parts = {split: _write_split(splits.get(split, []), folder / split, staging, advance) for split in SPLITS}
     # An empty split saved with the default sharding has no data file and fails to load
     # (datasets 5.2); one explicit shard keeps it loadable as an empty dataset.
@@ -136,6 +139,8 @@ def _write_task(splits: dict[str, list[Example]], folder: Path, staging: Path, a
 @contextmanager
 def _quiet_datasets() -> Iterator[None]:
     """Hide datasets' own per-split save bars while ours runs (restored afterwards)."""
+    import datasets
+
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:

@@ -28,7 +28,7 @@ from ...errors import JudgeError
 from ...io import atomic_dir, write_json
 from ...progress import progress_bar
 from ...tasks import get_task
-from ..schema import FEATURES, SPLITS, validate_example
+from ..schema import SPLITS, features, validate_example
 from . import alignment, pairwise, quality, safety
 from .common import Drawn
 from .geometry import LATEST, geometry
@@ -188,7 +188,7 @@ def generate_world(out: str | Path, size: str = "demo", seed: int = 0, overwrite
             spec = get_task(task)
             splits, counts = {}, {}
             for split_name, split_rows in drawn.pop(task).items():
-                splits[split_name] = datasets.Dataset.from_list(split_rows, features=FEATURES)
+                splits[split_name] = datasets.Dataset.from_list(split_rows, features=features())
                 n_pos = sum(r["label"] == spec.positive for r in split_rows)
                 counts[split_name] = {"rows": len(split_rows), "positives": n_pos, "negatives": len(split_rows) - n_pos}
             _save(datasets.DatasetDict(splits), tmp / task)
