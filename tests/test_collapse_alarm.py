@@ -8,8 +8,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from mtrl_judge.train.callbacks import ALARMS_FILE, CollapseAlarmCallback, answer_shares
+from mtrl_judge.train.callbacks import ALARMS_FILE, CollapseAlarmCallback, answer_shares, validation_roc_auc
 from mtrl_judge.train.config import JudgeArguments
+
+
+def test_validation_roc_auc_ranks_whatever_the_verdicts():
+    gold = ["yes", "no", "yes", "no"]
+    # Every greedy verdict "yes" (P(yes) above 0.5 throughout), yet positives ranked above negatives: AUC 1.
+    assert validation_roc_auc(gold, [0.9, 0.6, 0.8, 0.55], "yes") == 1.0
+    assert validation_roc_auc(gold, [0.6, 0.9, 0.55, 0.8], "yes") == 0.0  # ranked backwards
+    assert validation_roc_auc(gold, [0.6, 0.6, 0.6, 0.6], "yes") == 0.5  # no signal
+    assert validation_roc_auc(["1", "2", "1"], [0.7, 0.2, 0.6], "1") == 1.0  # pairwise: P(image 1 better)
+    assert validation_roc_auc(["yes", "yes"], [0.9, 0.6], "yes") is None  # one class
+    assert validation_roc_auc(gold, [0.9, None, 0.8, 0.55], "yes") is None  # a verdict without a score
 
 
 def _alarm(tmp_path, **fields):

@@ -224,6 +224,9 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
     assert any(not torch.equal(before[name], after[name]) for name in before), "no parameter changed"
     rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
     assert {"val/seetrue/macro_f1", "val/agin-tech/macro_f1", "val/mean_macro_f1"} <= set().union(*rows)
+    validations = [r for r in rows if "val/mean_macro_f1" in r]
+    # ROC-AUC of P(yes) at every validation: the fixture's validation rows alternate yes and no
+    assert validations and all(0.0 <= r["val/seetrue/roc_auc"] <= 1.0 and "val/mean_roc_auc" in r for r in validations)
     if method == "grpo":
         assert {"rewards/format/mean", "rewards/accuracy/mean", "rewards/accuracy/seetrue/mean",
                 "rewards/accuracy/agin-tech/mean"} <= set().union(*rows)

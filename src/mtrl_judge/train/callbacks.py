@@ -13,7 +13,7 @@ from accelerate.utils import broadcast_object_list
 from transformers import TrainerCallback
 
 from ..data.dataset import load_task_split
-from ..evaluate.metrics import classification_metrics
+from ..evaluate.metrics import classification_metrics, roc_auc
 from ..io import atomic_dir, write_json
 from ..judge import Judge, JudgeRequest
 from ..judge_config import JUDGE_CONFIG_FILE, judge_config, write_judge_config
@@ -88,6 +88,16 @@ def save_model_dir(trainer, path: str | Path, json_files: dict[str, dict] | None
     trainer.accelerator.wait_for_everyone()  # and no process goes on before it is in place
 
 
+def validation_roc_auc(gold: list[str], scores: list[float | None], positive: str) -> float | None:
+    """ROC-AUC of P(positive answer) against the labels: whether the judge still ranks positives above negatives,
+    whatever its greedy verdicts say. Where a judge cannot tell a task's classes apart its P(yes) sits near 0.5, and a
+    small shift of its bias turns every greedy verdict into one answer: macro-F1 and answer shares swing, AUC stays
+    near 0.5. None with one class, or when a score is missing."""
+    if any(s is None for s in scores):
+        return None
+    return roc_auc([g == positive for g in gold], scores)
+
+
 class ValidationCallback(TrainerCallback):
     """Every `val_every` steps and at the end: greedy verdicts on the validation split of each task,
     parsed by the shared parser, macro-F1 per task logged as `val/<task>/macro_f1` and their mean as
@@ -131,9 +141,15 @@ class ValidationCallback(TrainerCallback):
                 pred = [v.choice for v in verdicts]
                 metrics.update(classification_metrics(gold, pred, get_task(task).choices, prefix=f"val/{task}"))
                 metrics.update(answer_shares(pred, get_task(task).choices, prefix=f"val/{task}"))
+                auc = validation_roc_auc(gold, [v.score for v in verdicts], get_task(task).positive)
+                if auc is not None:
+                    metrics[f"val/{task}/roc_auc"] = auc
         finally:
             model.train(was_training)
         metrics["val/mean_macro_f1"] = sum(metrics[f"val/{t}/macro_f1"] for t in self.sets) / len(self.sets)
+        aucs = [metrics[f"val/{t}/roc_auc"] for t in self.sets if f"val/{t}/roc_auc" in metrics]
+        if aucs:
+            metrics["val/mean_roc_auc"] = sum(aucs) / len(aucs)
         return metrics
 
     def _validate_and_keep_best(self, state) -> dict[str, float] | None:
@@ -149,8 +165,9 @@ class ValidationCallback(TrainerCallback):
         sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
         metrics = self.validate(trainer.model) if sharded or state.is_world_process_zero else None
         metrics = broadcast_object_list([metrics])[0]
-        logger.info("step %d: validation mean macro-F1 %.4f (%s)", state.global_step, metrics["val/mean_macro_f1"],
-                    ", ".join(f"{t} {metrics[f'val/{t}/macro_f1']:.3f}" for t in self.sets))
+        auc = f"; mean ROC-AUC {metrics['val/mean_roc_auc']:.3f}" if "val/mean_roc_auc" in metrics else ""
+        logger.info("step %d: validation mean macro-F1 %.4f (%s)%s", state.global_step, metrics["val/mean_macro_f1"],
+                    ", ".join(f"{t} {metrics[f'val/{t}/macro_f1']:.3f}" for t in self.sets), auc)
         if metrics["val/mean_macro_f1"] > self.best:
             self.best = metrics["val/mean_macro_f1"]
             save_model_dir(trainer, self.output_dir / BEST_DIR, {SCORE_FILE: {"step": state.global_step, **metrics},
