@@ -2,13 +2,17 @@
 
 Each setting trains the CPU MT-RL-Judge recipe (src/mtrl_judge/recipes/cpu/mt-rl-judge.yaml) from the
 committed base for the same number of steps, with validation every `--val-every` steps on the same
-rows; the table gives the best and the last validation mean macro-F1 and the largest share one
-answer took of a task's verdicts at the end (1.00: the judge answers one constant choice). The test
+rows; the table gives the best and the last validation mean macro-F1, the last mean ROC-AUC of P(yes) (does
+the judge still rank positives first, whatever its greedy verdicts) and the largest share one answer took
+of a task's verdicts at the end (1.00: the judge answers one constant choice). The test
 split is never read: defaults are chosen here, test is reported once by `mtrl-judge reproduce`.
 
     .venv/bin/mtrl-judge world generate --size demo --out runs/demo/world
     .venv/bin/python benchmarks/grpo_levers.py [--steps 150] [--only lr1e-4,lr1e-4-ppstep8] [--out runs/grpo-levers]
     .venv/bin/python benchmarks/grpo_levers.py --only direct --base runs/demo/runs/sft-unified/best --out runs/grpo-warm
+    .venv/bin/python benchmarks/grpo_levers.py --only nat-direct-lr3e-4-16x4 --steps 60 --val-every 20
+    .venv/bin/python benchmarks/grpo_levers.py --only direct-16x4-lr1e-5 --base runs/demo/runs/sft-unified/best \
+        --steps 60 --val-every 20 --out runs/grpo-warm
 
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
 so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
@@ -44,6 +48,12 @@ SETTINGS: dict[str, list[str]] = {
     "direct-kl": ["--style", "direct", "--beta", "0.04"],  # the same, held near the SFT judge by a KL term
     # Many prompts, small groups: as many distinct examples per step as SFT's batch of 16, answer-only.
     "direct-ppstep16-g2": ["--style", "direct", "--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "2"],
+    # One task SFT-Single learns (agin-nat: validation 0.895 after 60 steps of 16 examples at lr 3e-4): can GRPO learn
+    # it with as many prompts per step and SFT's learning rate? Answer-only, then think-then-answer.
+    "nat-direct-lr3e-4-16x4": ["--tasks", "agin-nat", "--style", "direct", "--learning_rate", "3e-4",
+                               "--prompts_per_step", "16", "--num_generations", "4"],
+    # With --base an SFT-Unified checkpoint: GRPO with 16 prompts a step (8x the recipe's) at a low learning rate.
+    "direct-16x4-lr1e-5": ["--style", "direct", "--learning_rate", "1e-5", "--prompts_per_step", "16", "--num_generations", "4"],
 }
 
 
@@ -63,7 +73,8 @@ def summarise(run: Path) -> dict:
     steps = [r["step_time"] for r in rows if "step_time" in r]
     return {
         "best": best["val/mean_macro_f1"], "best_step": best.get("step"), "last": last["val/mean_macro_f1"],
-        "last_step": last.get("step"), "top_share": shares, "curve": [(r.get("step"), r["val/mean_macro_f1"]) for r in val],
+        "last_step": last.get("step"), "last_roc_auc": last.get("val/mean_roc_auc"),
+        "top_share": shares, "curve": [(r.get("step"), r["val/mean_macro_f1"]) for r in val],
         "step_time_s": sum(steps) / len(steps) if steps else None,
     }
 
@@ -98,11 +109,14 @@ def main() -> None:
         results[name] = {"overrides": SETTINGS[name], "minutes": (time.perf_counter() - start) / 60, **summarise(run)}
         write_json(results_file, results)
     print(f"GRPO settings on {args.world} validation ({args.val_examples} rows/task), {args.steps} steps from {args.base}")
-    print(f"{'setting':<18}{'best (step)':>14}{'last':>8}{'max top share':>15}{'s/step':>8}")
+    print(f"{'setting':<24}{'best (step)':>14}{'last':>8}{'last AUC':>10}{'max top share':>15}{'s/step':>8}")
     for name in names:
         r = results[name]
         top = max(r["top_share"].values()) if r["top_share"] else float("nan")
-        print(f"{name:<18}{r['best']:>8.3f} ({r['best_step']:>3}){r['last']:>8.3f}{top:>15.2f}{r['step_time_s'] or 0:>8.2f}")
+        auc = r.get("last_roc_auc")  # runs made before validation logged ROC-AUC have none
+        auc_text = f"{auc:>10.3f}" if auc is not None else f"{'n/a':>10}"
+        step_time = r["step_time_s"] or 0
+        print(f"{name:<24}{r['best']:>8.3f} ({r['best_step']:>3}){r['last']:>8.3f}{auc_text}{top:>15.2f}{step_time:>8.2f}")
 
 
 if __name__ == "__main__":
