@@ -13,6 +13,8 @@ split is never read: defaults are chosen here, test is reported once by `mtrl-ju
     .venv/bin/python benchmarks/grpo_levers.py --only nat-direct-lr3e-4-16x4 --steps 60 --val-every 20
     .venv/bin/python benchmarks/grpo_levers.py --only direct-16x4-lr1e-5 --base runs/demo/runs/sft-unified/best \
         --steps 60 --val-every 20 --out runs/grpo-warm
+    .venv/bin/python benchmarks/grpo_levers.py --only nat-direct-16x4-lr1e-5 --base runs/demo/runs/sft-single-agin-nat/best \
+        --steps 40 --val-every 20 --out runs/grpo-warm-nat
 
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
 so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
@@ -54,6 +56,9 @@ SETTINGS: dict[str, list[str]] = {
                                "--prompts_per_step", "16", "--num_generations", "4"],
     # With --base an SFT-Unified checkpoint: GRPO with 16 prompts a step (8x the recipe's) at a low learning rate.
     "direct-16x4-lr1e-5": ["--style", "direct", "--learning_rate", "1e-5", "--prompts_per_step", "16", "--num_generations", "4"],
+    # With --base an SFT-Single agin-nat checkpoint (a judge that ranks that task well): does GRPO sharpen it?
+    "nat-direct-16x4-lr1e-5": ["--tasks", "agin-nat", "--style", "direct", "--learning_rate", "1e-5",
+                               "--prompts_per_step", "16", "--num_generations", "4"],
 }
 
 
