@@ -174,6 +174,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train.run import train
 
     overrides = [*args.overrides, *(["--keep_checkpoints", "true"] if args.keep_checkpoints else [])]
+    _quiet_training()  # before the recipe is read: building TRL's config is what warns about its own alias
     recipe = load_recipe(args.recipe, overrides, dry_run=args.dry_run)
     if args.dry_run:
         from .train.config import check_inputs
@@ -182,7 +183,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps({"method": recipe.judge.method, "judge": dataclasses.asdict(recipe.judge),
                           "trl": {k: v for k, v in recipe.trl.to_dict().items() if k in recipe.values}}, indent=2, default=str))
         return 0
-    _quiet_training()
     out = train(recipe, resume=args.resume, overwrite=args.overwrite)
     logger.info("done: %s", out)
     return 0
