@@ -114,12 +114,13 @@ def _write_split(rows: list[Example], path: Path, staging: Path, advance):
 
     staging.mkdir(parents=True, exist_ok=True)
     arrow = staging / f"{path.parent.name}-{path.name}.arrow"
-    writer = ArrowWriter(features=features(), path=str(arrow))
+    schema = features()
+    writer = ArrowWriter(features=schema, path=str(arrow))
     try:
         for ex in rows:
             row = ex.schema_row()
             row["images"] = [{"bytes": im.read(), "path": im.name} for im in ex.images]
-            writer.write(features().encode_example(row))
+            writer.write(schema.encode_example(row))
             advance(1)
         writer.finalize()
     finally:
