@@ -139,23 +139,29 @@ def check_output_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
                          "pass --resume to continue it or --overwrite to start again")
 
 
+def _env_flag(name: str) -> bool:
+    """Whether accelerate's launcher set the environment variable `name` to true ("true", "True" or "1")."""
+    return os.environ.get(name, "").lower() in ("1", "true")
+
+
 def one_process_from_accelerate_cpu() -> bool:
     """Whether `accelerate launch --cpu --num_processes N` (or a `distributed_type: MULTI_CPU` config) started this
     lone process. accelerate 1.15 starts several CPU processes only through MPI (`--mpirun_hostfile`); without it
     it runs the script once, with no error, setting MASTER_PORT (for N > 1) but no WORLD_SIZE."""
     env = os.environ
-    return env.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_PORT" in env and "WORLD_SIZE" not in env
+    return _env_flag("ACCELERATE_USE_CPU") and "MASTER_PORT" in env and "WORLD_SIZE" not in env
 
 
 def sharding_not_applied(trainer) -> str | None:
     """The sharding an accelerate config asked for (FSDP, DeepSpeed) that this trainer does not use, or None.
 
-    accelerate 1.15 drops both without a word when the processes train on the CPU (`use_cpu`): it runs plain
-    DDP, every process holding the whole model and optimizer, which is what sharding was asked to avoid."""
-    env = os.environ
+    accelerate 1.15 drops FSDP without a word when the processes train on the CPU (`use_cpu`; seen with
+    recipes/accelerate/fsdp.yaml and two CPU processes): it runs plain DDP, every process holding the whole
+    model and optimizer, which is what sharding was asked to avoid. DeepSpeed is checked the same way (not
+    tried on a CPU here)."""
     for name, variable, enabled in (("FSDP", "ACCELERATE_USE_FSDP", trainer.is_fsdp_enabled),
                                     ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED", trainer.is_deepspeed_enabled)):
-        if env.get(variable, "").lower() in ("1", "true") and not enabled:
+        if _env_flag(variable) and not enabled:
             return name
     return None
 
@@ -205,8 +211,8 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     trainer = build_trainer(recipe)
     dropped = sharding_not_applied(trainer)
     if dropped and main:
-        logger.warning("the accelerate config asks for %s, but this run trains on the CPU (use_cpu), where accelerate "
-                       "runs plain DDP instead: every process holds the whole model (docs/gpu.md)", dropped)
+        logger.warning("the accelerate config asks for %s, but the trainer runs without it (on the CPU, use_cpu, accelerate "
+                       "runs plain DDP instead): every process holds the whole model (docs/gpu.md)", dropped)
     if last:
         logger.info("resuming from %s", last)
     try:
