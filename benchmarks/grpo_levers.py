@@ -51,7 +51,7 @@ SETTINGS: dict[str, list[str]] = {
     # Many prompts, small groups: as many distinct examples per step as SFT's batch of 16, answer-only.
     "direct-ppstep16-g2": ["--style", "direct", "--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "2"],
     # One task SFT-Single learns (agin-nat: validation 0.895 after 60 steps of 16 examples at lr 3e-4): can GRPO learn
-    # it with as many prompts per step and SFT's learning rate? Answer-only, then think-then-answer.
+    # it with as many prompts per step and SFT's learning rate? Answer-only.
     "nat-direct-lr3e-4-16x4": ["--tasks", "agin-nat", "--style", "direct", "--learning_rate", "3e-4",
                                "--prompts_per_step", "16", "--num_generations", "4"],
     # With --base an SFT-Unified checkpoint: GRPO with 16 prompts a step (8x the recipe's) at a low learning rate.
