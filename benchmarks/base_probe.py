@@ -12,7 +12,11 @@ count, exists, colour and symbol at 0.90 or more, blur, grain and float at 0.80 
 better of its two styles.
 
 This is the base's own curriculum, not a judge task: it says whether perception was learned, so
-that a weak zero-shot judge score can be read as "cannot see" or "cannot decide".
+that a weak zero-shot judge score can be read as "cannot see" or "cannot decide". "reasoning" splits
+the reasoning style's answers of single-image kinds in two: "seen", the share whose description of
+the scene (the reasoning up to its sky) is exactly right, and "right_if_seen", the answers' accuracy
+among those. A base that sees but answers at chance given a right description cannot check a question
+against what it saw. `--kinds count,exists,statement` asks only those kinds (more questions each).
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ from mtrl_judge.prompts import parse_verdict
 GATE = {"count": 0.9, "exists": 0.9, "colour": 0.9, "symbol": 0.9, "blur": 0.8, "grain": 0.8, "float": 0.8}
 
 
-def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str = "cpu") -> dict:
+def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str = "cpu",
+          kinds: tuple[str, ...] | None = None) -> dict:
     model, processor = load_backbone(model_dir, device=device, dtype="auto")  # bfloat16 on a GPU, float32 on the CPU
-    drawn = list(examples(n, seed, curriculum=False))
+    # only some kinds: the corpus with the others weighted 0 (more questions per kind for the same n)
+    weights = {k: int(k in kinds) for k in QUESTION_KINDS} if kinds else None
+    drawn = list(examples(n, seed, curriculum=False, weights=weights))
     right: dict[tuple[str, str], list[int]] = defaultdict(list)
+    seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # reason style: (description exact, answer right)
     for start in range(0, len(drawn), batch_size):
         batch = drawn[start : start + batch_size]
         prompts = [to_messages(ex, style)[0] for ex, style in batch]
@@ -46,13 +54,30 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
         decoded = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         for (ex, style), text in zip(batch, decoded, strict=True):
             # the project's one parser, with the true answer as the only valid choice: exact match or None
-            right[(ex.kind, style)].append(int(parse_verdict(text, [ex.answer]) is not None))
+            hit = int(parse_verdict(text, [ex.answer]) is not None)
+            right[(ex.kind, style)].append(hit)
+            if style == "reason" and len(ex.images) == 1:
+                seen[ex.kind].append((int(_description(text.removeprefix("<think>")) == _description(ex.reasoning)), hit))
     kinds = {k: {s: round(sum(h) / len(h), 3) for s in ("reason", "direct") if (h := right.get((k, s)))}
              for k in QUESTION_KINDS if any((k, s) in right for s in ("reason", "direct"))}
     hits = [h for v in right.values() for h in v]
-    gate = {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar} for k, bar in GATE.items()}
+    gate = {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar}
+            for k, bar in GATE.items() if k in kinds}
+    reasoning = {k: _seen_then_right(rows) for k, rows in seen.items()}
     return {"model": model_dir, "seed": seed, "n": n, "kinds": kinds, "overall": round(sum(hits) / len(hits), 3),
-            "gate": gate, "gate_passed": all(g["passed"] for g in gate.values())}
+            "gate": gate, "gate_passed": len(gate) == len(GATE) and all(g["passed"] for g in gate.values()),
+            "reasoning": reasoning}
+
+
+def _seen_then_right(rows: list[tuple[int, int]]) -> dict:
+    described = [hit for exact, hit in rows if exact]
+    return {"seen": round(len(described) / len(rows), 3),
+            "right_if_seen": round(sum(described) / len(described), 3) if described else None}
+
+
+def _description(reasoning: str) -> str:
+    """The scene-description part of a reasoning text: what the model saw, before the step that answers."""
+    return reasoning.split(" The sky")[0]
 
 
 def main() -> None:
@@ -63,9 +88,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12345, help="corpus seed; pretraining used 0")
     parser.add_argument("--batch-size", type=int, default=30)
     parser.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
+    parser.add_argument("--kinds", default=None,
+                        help="comma-separated question kinds to ask (default: all); e.g. the gate's "
+                             "count,exists,colour,symbol for tighter numbers on them (the gate then reads 'not passed': "
+                             "it needs every gated kind)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
-    result = probe(args.model, args.n, args.seed, args.batch_size, args.device)
+    kinds = tuple(args.kinds.split(",")) if args.kinds else None
+    if kinds and not set(kinds) <= set(QUESTION_KINDS):
+        parser.error(f"--kinds: unknown kind(s) {', '.join(sorted(set(kinds) - set(QUESTION_KINDS)))}; "
+                     f"choose from {', '.join(QUESTION_KINDS)}")
+    result = probe(args.model, args.n, args.seed, args.batch_size, args.device, kinds)
     if args.json:
         print(json.dumps(result))
         return
@@ -75,6 +108,10 @@ def main() -> None:
         row = "".join(f"{cells[s]:8.2f}" if s in cells else f"{'-':>8}" for s in ("reason", "direct"))
         print(f"{kind:<12}{row}" + (f"{GATE[kind]:8.2f}" if kind in GATE else ""))
     print(f"overall {result['overall']:.3f}; gate {'passed' if result['gate_passed'] else 'not passed'}")
+    print("reason style, single images: description exactly right / answer right when it was")
+    for kind, cells in result["reasoning"].items():
+        given = cells["right_if_seen"]
+        print(f"{kind:<12}{cells['seen']:8.2f}" + (f"{given:8.2f}" if given is not None else f"{'-':>8}"))
 
 
 if __name__ == "__main__":

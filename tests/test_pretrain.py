@@ -155,3 +155,100 @@ def test_bad_world_arguments_end_in_one_line(tmp_path, capsys):
     assert "--version" in capsys.readouterr().err
     assert main(["world", "generate", "--out", str(tmp_path / "w"), "--seed", "-1"]) != 0
     assert "seed" in capsys.readouterr().err
+
+
+def test_kind_weights_shape_the_corpus_and_default_is_unchanged():
+    from collections import Counter
+
+    from mtrl_judge.pretrain.corpus import kind_cycle
+
+    assert kind_cycle() == QUESTION_KINDS == kind_cycle({"symbol": 1})
+    cycle = kind_cycle({"symbol": 4, "count": 2, "sky": 0})
+    counts = Counter(cycle)
+    assert counts["symbol"] == 4 and counts["count"] == 2 and "sky" not in counts and counts["blur"] == 1
+    assert cycle.index("symbol") < len(QUESTION_KINDS) < len(cycle) - cycle[::-1].index("symbol") - 1  # spread out
+    drawn = list(examples(2 * len(cycle), seed=0, weights={"symbol": 4, "count": 2, "sky": 0}))
+    assert Counter(e.kind for e, _ in drawn) == Counter({k: 2 * v for k, v in counts.items()})
+    assert {(e.kind, s) for e, s in drawn} >= {("symbol", "reason"), ("symbol", "direct")}
+
+
+@pytest.mark.parametrize("text, message", [("symbol", "KIND=WEIGHT"), ("cats=2", "KIND=WEIGHT"), ("count=-1", "whole number"),
+                                           ("count=x", "whole number"), (",".join(f"{k}=0" for k in QUESTION_KINDS), "above 0")])
+def test_bad_kind_weights_are_refused_by_name(text, message):
+    from mtrl_judge.errors import JudgeError
+    from mtrl_judge.pretrain.corpus import parse_kind_weights
+
+    with pytest.raises(JudgeError, match=message) as info:
+        parse_kind_weights(text)
+    assert "--kind-weights" in str(info.value)
+
+
+def test_pretrain_continues_from_a_base_and_records_its_lineage(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from mtrl_judge.pretrain import pretrain
+
+    first = pretrain(None, tmp_path / "base", preset="tiny", max_steps=1, n_examples=4, batch_size=4, seed=0)
+    before = load_file(first / "model.safetensors")
+    second = pretrain(None, tmp_path / "more", init=first, max_steps=2, n_examples=8, batch_size=4, seed=1,
+                      kind_weights={"symbol": 3})
+    info = json.loads((second / "pretrain.json").read_text())
+    assert info["init"]["model"] == str(first) and "--preset tiny" in info["init"]["command"]
+    assert "--init" in info["command"] and "--kind-weights symbol=3" in info["command"] and info["steps_done"] == 2
+    after = load_file(second / "model.safetensors")
+    assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
+    assert (second / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()
+
+
+def test_bad_continuation_arguments_end_in_one_line(tmp_path, capsys):
+    from mtrl_judge.cli import main
+
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--init", str(tmp_path)]) != 0
+    assert "--init" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--init", str(tmp_path / "missing")]) != 0
+    assert "--init" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--kind-weights", "colour=two"]) != 0
+    assert "--kind-weights" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--corpus-version", "4"]) != 0
+    assert "--corpus-version" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+def test_corpus_version_3_reasons_step_by_step_about_the_same_questions():
+    """Version 3 changes only the reasoning of count, exists and statement: it lists the objects of the asked
+    shape before answering, and every step it states is true of the scene."""
+    from mtrl_judge.pretrain.corpus import of_shape, plural
+
+    v2 = list(examples(4 * len(QUESTION_KINDS), seed=7))
+    v3 = list(examples(4 * len(QUESTION_KINDS), seed=7, version=3))
+    for (a, style_a), (b, style_b) in zip(v2, v3, strict=True):
+        assert (a.question, a.answer, a.kind, style_a) == (b.question, b.answer, b.kind, style_b)
+        assert [im.tobytes() for im in a.images] == [im.tobytes() for im in b.images]
+        assert (a.reasoning == b.reasoning) == (a.kind not in ("count", "exists", "statement"))
+    rng = np.random.default_rng(3)
+    for _ in range(40):  # the listed objects of the asked shape include the asked colour exactly when the answer is yes
+        e = draw_example(rng, "exists", steps=True)
+        colour, shape = e.question.removeprefix("Is there ").removesuffix(" in the image?").split()[-2:]
+        listed = e.reasoning.split(f"The {shape}s: " if not shape.endswith("s") else f"The {shape}es: ")[1].split(".")[0]
+        assert (colour in listed) == (e.answer == "yes") and listed != "" and (listed == "none") <= (e.answer == "no")
+        said = plural(1, colour, shape) if e.answer == "yes" else f"no {colour} {shape}"
+        assert e.reasoning.endswith(f"there is {said}.")
+    scene = {"objects": [{"colour": "red", "shape": "cross", "x": 5}, {"colour": "blue", "shape": "cross", "x": 1},
+                         {"colour": "red", "shape": "cross", "x": 9}, {"colour": "red", "shape": "star", "x": 3}]}
+    assert of_shape(scene, "cross") == "a blue cross and two red crosses" and of_shape(scene, "circle") == "none"
+
+
+def test_a_cache_of_another_corpus_is_refused(tmp_path):
+    """A cache drawn with other kind weights or another corpus version is never replayed by mistake."""
+    from mtrl_judge.backbone import build_backbone
+    from mtrl_judge.errors import JudgeError
+    from mtrl_judge.pretrain.cache import build_cache
+
+    model_dir = build_backbone("tiny", tmp_path / "m", seed=0)
+    cache = build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, weights={"symbol": 2}, version=3)
+    spec = json.loads((cache / "cache.json").read_text())
+    assert spec["kind_weights"] == {"symbol": 2} and spec["corpus_version"] == 3
+    for other in ({"weights": {"symbol": 2}}, {"version": 3}, {"weights": {"symbol": 3}, "version": 3}):
+        with pytest.raises(JudgeError, match="other settings"):
+            build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, **other)
+    assert build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, weights={"symbol": 2}, version=3) == cache

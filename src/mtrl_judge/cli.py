@@ -266,10 +266,12 @@ def _cmd_world_generate(args: argparse.Namespace) -> int:
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain
+    from .pretrain.corpus import parse_kind_weights
 
     pretrain(args.world, args.out, preset=args.preset, max_steps=args.steps, batch_size=args.batch_size,
              learning_rate=args.learning_rate, seed=args.seed, overwrite=args.overwrite, n_examples=args.examples,
-             workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit)
+             workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit, init=args.init,
+             kind_weights=parse_kind_weights(args.kind_weights), corpus_version=args.corpus_version)
     return 0
 
 
@@ -338,7 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--world", type=Path, default=None,
                      help="a JudgeWorld folder: measure the base's zero-shot judge macro-F1 on it")
     pre.add_argument("--out", type=Path, required=True, help="output model folder")
-    pre.add_argument("--preset", choices=["tiny", "tiny-moe", "small", "small-p8"], default="small-p8", help="backbone size")
+    pre.add_argument("--preset", choices=["tiny", "tiny-moe", "small", "small-p8"], default=None,
+                     help="backbone size of a base built from scratch (default small-p8)")
+    pre.add_argument("--init", type=Path, default=None,
+                     help="continue from this pretrained base (its weights and tokenizer; fresh optimiser and schedule)")
+    pre.add_argument("--kind-weights", default=None, metavar="KIND=W,...",
+                     help="ask some question kinds more often, e.g. symbol=4,count=3 (unnamed kinds: 1; 0 drops a kind)")
+    pre.add_argument("--corpus-version", type=int, default=2,
+                     help="2: the committed base's corpus; 3: the same questions, with count, exists and statement "
+                          "reasoned step by step (docs/base.md)")
     pre.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     pre.add_argument("--batch-size", type=int, default=32, help="examples per step")
     pre.add_argument("--examples", type=int, default=None,

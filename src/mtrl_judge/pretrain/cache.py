@@ -76,11 +76,12 @@ def _init_worker(model_dir: str, single_thread: bool = True) -> None:
 def _draw_chunk(job: tuple) -> str:
     from .corpus import QUESTION_KINDS, examples, to_messages
 
-    n, seed, start, stop, path, curriculum = job
+    n, seed, start, stop, path, curriculum, weights, version = job
     processor = _WORKER["processor"]
     images, counts, ids, offsets, prompt_lens, kinds = [], [], [], [0], [], []
     per_image = None
-    for example, style in examples(n, seed, start=start, stop=stop, curriculum=curriculum):
+    for example, style in examples(n, seed, start=start, stop=stop, curriculum=curriculum, weights=weights,
+                                   version=version):
         arrays = [np.asarray(im.convert("RGB"), dtype=np.uint8) for im in example.images]
         if per_image is None:
             per_image = image_token_count(processor.image_processor, *arrays[0].shape[:2])
@@ -100,15 +101,20 @@ def _draw_chunk(job: tuple) -> str:
 
 
 def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int, *, workers: int | None = None,
-                curriculum: bool = True) -> Path:
+                curriculum: bool = True, weights: dict[str, int] | None = None, version: int = 2) -> Path:
     """Draw the `n`-example corpus of `seed` into `cache_dir` (chunk files plus cache.json), in parallel.
 
     Chunks already present are kept, so a killed build resumes; a cache drawn with other settings is
-    refused. `model_dir` supplies the processor (tokenizer, chat template, patch grid)."""
+    refused. `model_dir` supplies the processor (tokenizer, chat template, patch grid); `weights` are
+    the question kinds' weights (corpus.kind_cycle), `version` the corpus version."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     spec = {"cache_version": CACHE_VERSION, "n": n, "seed": seed, "curriculum": curriculum, "chunk": CHUNK,
             "tokenizer": _tokenizer_digest(model_dir)}
+    if weights:  # only when given, so that caches of the default corpus keep their spec
+        spec["kind_weights"] = dict(sorted(weights.items()))
+    if version != 2:  # likewise
+        spec["corpus_version"] = version
     spec_file = cache_dir / "cache.json"
     if spec_file.is_file():
         existing = json.loads(spec_file.read_text())
@@ -117,8 +123,8 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
                              "remove it or choose another folder")
     else:
         spec_file.write_text(json.dumps(spec, indent=1))
-    jobs = [(n, seed, a, min(a + CHUNK, n), str(cache_dir / f"chunk-{a // CHUNK:05d}.npz"), curriculum)
-            for a in range(0, n, CHUNK)]
+    jobs = [(n, seed, a, min(a + CHUNK, n), str(cache_dir / f"chunk-{a // CHUNK:05d}.npz"), curriculum, weights,
+             version) for a in range(0, n, CHUNK)]
     todo = [j for j in jobs if not Path(j[4]).is_file()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     if todo:

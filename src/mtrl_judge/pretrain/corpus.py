@@ -35,6 +35,7 @@ from ..data.world.layout import random_distractors
 from ..data.world.quality import break_rationality
 from ..data.world.scene import COLOURS, SHAPES, render
 from ..data.world.symbols import ALLOWED, FORBIDDEN
+from ..errors import JudgeError
 
 SYMBOL_NAMES = {"skull": "a skull", "smiley": "a smiley face", "flame": "a flame", "leaf": "a leaf", "drop": "a water drop",
                 "trefoil": "a trefoil", "clover": "a clover"}
@@ -48,6 +49,10 @@ DEFECT_WORDS = {"blur": ("blurry", "blur", "The edges look soft and smeared."),
                 "jpeg": ("blocky from compression", "jpeg", "Square compression blocks break up the edges."),
                 "contrast": ("washed out, with flat contrast", "contrast", "Darks and lights are pulled toward grey.")}
 CURRICULUM_END = 0.3  # share of the corpus after which every scene is a full one
+# 2: the corpus of the committed base (reasoning: the scene's description, then the answer's step).
+# 3: the same questions, answers and images; count, exists and statement reason step by step (draw_example).
+VERSIONS = (2, 3)
+DEFAULT_VERSION = 2
 
 
 @dataclass
@@ -62,8 +67,12 @@ class Example:
     kind: str
 
 
+def nouns(shape: str) -> str:
+    return shape + "es" if shape.endswith(("s", "x", "sh", "ch")) else shape + "s"
+
+
 def plural(n: int, colour: str, shape: str) -> str:
-    noun = shape if n == 1 else (shape + "es" if shape.endswith(("s", "x", "sh", "ch")) else shape + "s")
+    noun = shape if n == 1 else nouns(shape)
     det = ("an" if colour[0] in "aeiou" else "a") if n == 1 else NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
     return f"{det} {colour} {noun}"
 
@@ -89,6 +98,35 @@ def describe(scene: dict) -> str:
 
 def _members(scene, colour, shape):
     return [o for o in scene["objects"] if o["colour"] == colour and o["shape"] == shape]
+
+
+def of_shape(scene: dict, shape: str) -> str:
+    """Every object of one shape, grouped by colour, left to right ("two green hexagons and a purple
+    hexagon"), or "none": the first step of a verification in corpus version 3."""
+    colours: dict[str, int] = {}
+    for o in sorted(scene["objects"], key=lambda o: o["x"]):
+        if o["shape"] == shape:
+            colours[o["colour"]] = colours.get(o["colour"], 0) + 1
+    parts = [plural(n, c, shape) for c, n in colours.items()]
+    if not parts:
+        return "none"
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
+def statement_steps(scene: dict, stated: dict) -> str:
+    """A statement checked part by part (corpus version 3): each group against the objects of its shape,
+    then, when every group is right, the relation."""
+    checks, right = [], True
+    for n, colour, shape in stated["groups"]:
+        ok = len(_members(scene, colour, shape)) == n
+        right &= ok
+        checks.append(f"It says {plural(n, colour, shape)}; the {nouns(shape)}: {of_shape(scene, shape)}; "
+                      f"{'right' if ok else 'wrong'}.")
+    if stated["relation"] is not None and right:
+        (_, ca, sa), (_, cb, sb) = stated["groups"][:2]
+        holds = relation_holds(stated["relation"], _members(scene, ca, sa), _members(scene, cb, sb))
+        checks.append(f"The {ca} {sa} is {'' if holds else 'not '}{stated['relation']} the {cb} {sb}.")
+    return " ".join(checks)
 
 
 def draw_pair(rng: np.random.Generator, kind: str, geo: Geometry = LATEST) -> Example:
@@ -117,9 +155,13 @@ def draw_pair(rng: np.random.Generator, kind: str, geo: Geometry = LATEST) -> Ex
                    kind=kind)
 
 
-def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, simple: bool = False) -> Example:
+def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, simple: bool = False,
+                 steps: bool = False) -> Example:
     """One example of question `kind` on a fresh train-partition scene (two scenes for pair_* kinds).
-    `simple` draws one or two objects and no clutter (the curriculum's start)."""
+    `simple` draws one or two objects and no clutter (the curriculum's start). `steps` (corpus version 3)
+    makes the reasoning of count, exists and statement questions verify step by step: first the objects
+    of the asked shape, then the colour among them, instead of leaping from the scene's description to
+    the answer. Questions, answers and images are the same either way: only the reasoning text differs."""
     if kind.startswith("pair_"):
         return draw_pair(rng, kind, geo)
     signs = []
@@ -143,6 +185,8 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         question = f"How many {colour} {shape if shape != 'cross' else 'cross'}{'es' if shape == 'cross' else 's'} are there?"
         answer = NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
         focus = f"Counting the {colour} {shape}s gives {answer}."
+        if steps:
+            focus = f"The {nouns(shape)}: {of_shape(scene, shape)}. Counting the {colour} ones gives {answer}."
     elif kind == "exists":
         present = rng.random() < 0.5
         if present:
@@ -158,9 +202,14 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         question = f"Is there {plural(1, colour, shape)} in the image?"
         answer = "yes" if present else "no"
         focus = f"There is {plural(1, colour, shape)}." if present else f"There is no {colour} {shape}."
+        if steps:
+            seen = of_shape(scene, shape)
+            focus = f"The {nouns(shape)}: {seen}. " + (f"So there is {plural(1, colour, shape)}." if present
+                                                        else f"So there is no {colour} {shape}." if seen == "none"
+                                                        else f"None is {colour}, so there is no {colour} {shape}.")
     elif kind == "relation":
         if claim["relation"] is None:
-            return draw_example(rng, kind, geo, simple)
+            return draw_example(rng, kind, geo, simple, steps)
         (_, ca, sa), (_, cb, sb) = claim["groups"][:2]
         rel = claim["relation"] if rng.random() < 0.5 else str(rng.choice(["left of", "right of", "above", "below"]))
         holds = relation_holds(rel, _members(scene, ca, sa), _members(scene, cb, sb))
@@ -173,7 +222,7 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         values = [o[known] for o in scene["objects"]]
         unique = [v for v in values if values.count(v) == 1]
         if not unique:
-            return draw_example(rng, kind, geo, simple)
+            return draw_example(rng, kind, geo, simple, steps)
         key = unique[int(rng.integers(len(unique)))]
         answer = next(o[kind] for o in scene["objects"] if o[known] == key)
         if kind == "colour":
@@ -184,7 +233,7 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         floating = rng.random() < 0.3
         picked = _pick_target(rng, scene, geo, floating)
         if picked is None:
-            return draw_example(rng, kind, geo, simple)
+            return draw_example(rng, kind, geo, simple, steps)
         scene, target = picked
         answer = "air" if floating else "ground" if target["support_y"] == scene["ground_y"] else "table"
         question = f"Where is the {target['colour']} {target['shape']}: on the ground, on a table, or in the air?"
@@ -197,11 +246,13 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         if not true:
             stated, edits = edit_claim(claim, rng, 1, max_count=geo.max_count)
             if not edits or claim_holds(scene, stated):
-                return draw_example(rng, kind, geo, simple)
+                return draw_example(rng, kind, geo, simple, steps)
         sentence = claim_text(stated, rng)
         question = f"Is this statement true of the image? \"{sentence}\""
         answer = "yes" if true else "no"
         focus = f"So the statement \"{sentence}\" is {'true' if true else 'false'}."
+        if steps:
+            focus = f"{statement_steps(scene, stated)} {focus}"
     elif kind == "symbol":
         symbol = scene["signs"][0]["symbol"]
         question = "What symbol is on the sign?"
@@ -231,7 +282,7 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         floating = rng.random() < 0.5
         picked = _pick_target(rng, scene, geo, floating)
         if picked is None:
-            return draw_example(rng, kind, geo, simple)
+            return draw_example(rng, kind, geo, simple, steps)
         scene, target = picked
         question = f"Is the {target['colour']} {target['shape']} floating in the air?"
         answer = "yes" if floating else "no"
@@ -279,14 +330,47 @@ def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
     return prompt, [{"role": "assistant", "content": target}]
 
 
+def parse_kind_weights(text: str | None) -> dict[str, int] | None:
+    """`symbol=4,count=3` -> {"symbol": 4, "count": 3} (kinds not named keep weight 1); None stays None.
+    Errors name the --kind-weights option, for the command line."""
+    if text is None or not text.strip():
+        return None
+    weights: dict[str, int] = {}
+    for item in text.split(","):
+        kind, sep, value = item.strip().partition("=")
+        if not sep or kind not in QUESTION_KINDS:
+            raise JudgeError(f"--kind-weights: {item.strip()!r} is not KIND=WEIGHT with KIND one of {', '.join(QUESTION_KINDS)}")
+        if not value.isdigit():
+            raise JudgeError(f"--kind-weights: weight of {kind} must be a whole number >= 0, got {value!r}")
+        weights[kind] = int(value)
+    kind_cycle(weights)  # refuses all-zero weights
+    return weights
+
+
+def kind_cycle(weights: dict[str, int] | None = None) -> tuple[str, ...]:
+    """The order in which the corpus asks its question kinds, repeated: each kind `weights[kind]` times
+    (1 for kinds not named, 0 drops one), interleaved round by round so that the extra questions of a
+    heavy kind are spread over the cycle. No weights (or all 1) gives QUESTION_KINDS itself, so the
+    default corpus is the same example for example."""
+    w = {k: (weights or {}).get(k, 1) for k in QUESTION_KINDS}
+    if not any(w.values()):
+        raise JudgeError("--kind-weights: at least one question kind needs a weight above 0")
+    return tuple(k for r in range(max(w.values())) for k in QUESTION_KINDS if w[k] > r)
+
+
 def examples(n: int, seed: int, *, start: int = 0, stop: int | None = None, curriculum: bool = True,
-             geo: Geometry = LATEST) -> Iterator[tuple[Example, str]]:
-    """Examples start..stop of an `n`-example corpus as (example, style) pairs: question kinds in turn,
-    styles alternating, deterministic in (`seed`, position), so that any slice can be drawn on its own
-    (in parallel workers). With `curriculum`, early positions draw simple scenes (module docstring)."""
+             geo: Geometry = LATEST, weights: dict[str, int] | None = None,
+             version: int = DEFAULT_VERSION) -> Iterator[tuple[Example, str]]:
+    """Examples start..stop of an `n`-example corpus as (example, style) pairs: question kinds in turn
+    (`kind_cycle(weights)`), styles alternating cycle by cycle, deterministic in (`seed`, position), so
+    that any slice can be drawn on its own (in parallel workers). With `curriculum`, early positions
+    draw simple scenes (module docstring). `version` is the corpus version (VERSIONS)."""
+    if version not in VERSIONS:
+        raise JudgeError(f"--corpus-version: unknown version {version!r}; choose one of {', '.join(map(str, VERSIONS))}")
+    cycle = kind_cycle(weights)
     for i in range(start, n if stop is None else stop):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-        kind = QUESTION_KINDS[i % len(QUESTION_KINDS)]
-        style = "reason" if (i // len(QUESTION_KINDS)) % 2 == 0 else "direct"
+        kind = cycle[i % len(cycle)]
+        style = "reason" if (i // len(cycle)) % 2 == 0 else "direct"
         simple = curriculum and rng.random() >= i / (CURRICULUM_END * n)
-        yield draw_example(rng, kind, geo, simple), style
+        yield draw_example(rng, kind, geo, simple, steps=version >= 3), style

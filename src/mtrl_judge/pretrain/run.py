@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -50,7 +52,7 @@ def pretrain(
     world: str | Path | None,
     out: str | Path,
     *,
-    preset: str = "small-p8",
+    preset: str | None = None,
     max_steps: int = 3000,
     n_examples: int | None = None,
     batch_size: int = 32,
@@ -61,10 +63,18 @@ def pretrain(
     workers: int | None = None,
     curriculum: bool = True,
     time_limit: float | None = None,
+    init: str | Path | None = None,
+    kind_weights: dict[str, int] | None = None,
+    corpus_version: int = 2,
 ) -> Path:
-    """Build `preset` with a tokenizer that covers the corpus, train it on the general corpus, save it
-    to `out` (atomically) and, given a world, measure its zero-shot judge macro-F1 on the world's
-    validation splits (out/zero_shot.json).
+    """Build `preset` (default small-p8) with a tokenizer that covers the corpus, or start from the
+    pretrained base `init` (its weights and tokenizer; a fresh optimiser and schedule), train it on the
+    general corpus, save it to `out` (atomically) and, given a world, measure its zero-shot judge
+    macro-F1 on the world's validation splits (out/zero_shot.json).
+
+    `kind_weights` ({"symbol": 4, ...}) asks some question kinds more often than others
+    (corpus.kind_cycle): a continuation can dwell on what a base has not learned yet. `corpus_version`
+    3 reasons step by step on count, exists and statement questions (corpus.draw_example).
 
     The corpus (`n_examples`, by default one per training example up to 200,000) is drawn once into a
     cache by `workers` processes and replayed in order (the curriculum), epoch after epoch if the steps
@@ -80,7 +90,7 @@ def pretrain(
     from ..backbone import PRESETS, build_backbone, load_backbone
     from ..train.callbacks import MetricsJsonlCallback
     from .cache import CachedCorpus, PixelCollator, build_cache
-    from .corpus import examples, to_messages
+    from .corpus import VERSIONS, examples, to_messages
 
     for name, value in (("--steps", max_steps), ("--batch-size", batch_size),
                         ("--examples", 1 if n_examples is None else n_examples)):
@@ -92,6 +102,13 @@ def pretrain(
         raise JudgeError(f"--time-limit must be a positive number of minutes, got {time_limit!r}")
     if workers is not None and workers < 1:
         raise JudgeError(f"--workers must be a positive integer, got {workers!r}")
+    if init is not None and preset is not None:
+        raise JudgeError("--preset and --init exclude each other: a continuation keeps the shape of the base it starts from")
+    if init is not None and not (Path(init) / "config.json").is_file():
+        raise JudgeError(f"--init: {init} is not a model folder (no config.json)")
+    if corpus_version not in VERSIONS:
+        raise JudgeError(f"--corpus-version: unknown version {corpus_version!r}; choose one of {', '.join(map(str, VERSIONS))}")
+    preset = preset or "small-p8"
     if preset not in PRESETS:
         raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     out = Path(out)
@@ -101,16 +118,21 @@ def pretrain(
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     n = n_examples or min(max_steps * batch_size, 200_000)
-    init = work / "init"
-    if not (init / "config.json").is_file():
+    start = work / "init"
+    if init is not None and not (start / "config.json").is_file():
+        shutil.copytree(init, start, dirs_exist_ok=True)
+    elif not (start / "config.json").is_file():
         # The tokenizer learns the corpus' words too (byte-level, so nothing is ever unknown).
         sample = [to_messages(e, style) for e, style in examples(2000, seed, curriculum=False)]
         corpus_text = [c[0]["content"] for _, c in sample] + [p[0]["content"][-1]["text"] for p, _ in sample]
-        build_backbone(preset, init, seed=seed, overwrite=True, extra_text=iter(corpus_text))
+        build_backbone(preset, start, seed=seed, overwrite=True, extra_text=iter(corpus_text))
     cuda = torch.cuda.is_available()
-    build_cache(work / f"cache-{n}-{seed}", init, n, seed, workers=workers, curriculum=curriculum)
-    data = CachedCorpus(work / f"cache-{n}-{seed}")
-    model, processor = load_backbone(init)
+    weights = ",".join(f"{k}={v}" for k, v in sorted(kind_weights.items())) if kind_weights else None
+    variant = f"{weights or ''}-v{corpus_version}"
+    cache = work / f"cache-{n}-{seed}-{hashlib.sha1(variant.encode()).hexdigest()[:8]}"
+    build_cache(cache, start, n, seed, workers=workers, curriculum=curriculum, weights=kind_weights, version=corpus_version)
+    data = CachedCorpus(cache)
+    model, processor = load_backbone(start)
     model.train()
     loader_workers = min(8, max(0, (os.cpu_count() or 1) - 2)) if cuda else 0
     args = TrainingArguments(
@@ -132,8 +154,8 @@ def pretrain(
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
         logger.info("resuming pretraining from %s", last)
-    logger.info("pretraining %s on %s: %d steps x %d examples, corpus of %d", preset, "cuda (bf16)" if cuda else "cpu",
-                max_steps, batch_size, n)
+    logger.info("pretraining %s on %s: %d steps x %d examples, corpus of %d", f"from {init}" if init else preset,
+                "cuda (bf16)" if cuda else "cpu", max_steps, batch_size, n)
     trainer.train(resume_from_checkpoint=last)
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     speeds = [h["examples_per_second"] for h in trainer.state.log_history if "examples_per_second" in h]
@@ -143,12 +165,17 @@ def pretrain(
         processor.save_pretrained(tmp)
         shutil.copy(work / "metrics.jsonl", tmp / "pretrain_metrics.jsonl")
         write_json(tmp / "pretrain.json", {
-            "command": (f"mtrl-judge pretrain --out {out} --preset {preset} --steps {max_steps} --batch-size {batch_size} "
-                        f"--examples {n} --learning-rate {learning_rate} --seed {seed}"
+            "command": (f"mtrl-judge pretrain --out {out} " + (f"--init {init} " if init else f"--preset {preset} ")
+                        + f"--steps {max_steps} --batch-size {batch_size} --examples {n} "
+                        + f"--learning-rate {learning_rate} --seed {seed}"
+                        + (f" --kind-weights {weights}" if weights else "")
+                        + (f" --corpus-version {corpus_version}" if corpus_version != 2 else "")
                         + ("" if curriculum else " --no-curriculum")
                         + (f" --workers {workers}" if workers else "")
                         + (f" --time-limit {time_limit:g}" if time_limit else "")),
-            "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": preset, "max_steps": max_steps, "examples": n,
+            "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": None if init else preset,
+            "init": _lineage(init), "kind_weights": kind_weights,
+            "corpus_version": corpus_version, "max_steps": max_steps, "examples": n,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), "steps_done": trainer.state.global_step,
             "examples_per_second": round(sorted(speeds)[len(speeds) // 2], 1) if speeds else None, "loss": losses,
@@ -158,6 +185,15 @@ def pretrain(
     if world is not None:
         zero_shot(out, world, max_examples=zero_shot_examples)
     return out
+
+
+def _lineage(init: str | Path | None) -> dict | None:
+    """Where a continued base came from: the folder and, when it has one, the command that made it."""
+    if init is None:
+        return None
+    record = Path(init) / "pretrain.json"
+    made_by = json.loads(record.read_text()) if record.is_file() else {}
+    return {"model": str(init), "command": made_by.get("command"), "init": made_by.get("init")}
 
 
 def zero_shot(model_dir: str | Path, world: str | Path, *, max_examples: int = 100, split: str = "validation") -> dict:
