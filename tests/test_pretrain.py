@@ -252,3 +252,19 @@ def test_a_cache_of_another_corpus_is_refused(tmp_path):
         with pytest.raises(JudgeError, match="other settings"):
             build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, **other)
     assert build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, weights={"symbol": 2}, version=3) == cache
+
+
+def test_a_run_stopped_by_its_time_limit_saves_and_goes_on(tmp_path, caplog):
+    """--time-limit saves the base so far and keeps the work folder; the same call with overwrite finishes the schedule."""
+    from mtrl_judge.pretrain import pretrain
+
+    kwargs = {"preset": "tiny", "max_steps": 3, "n_examples": 12, "batch_size": 4, "seed": 0}
+    out = pretrain(None, tmp_path / "base", time_limit=1e-9, **kwargs)
+    info = json.loads((out / "pretrain.json").read_text())
+    work = tmp_path / ".base.pretrain"
+    assert info["steps_done"] == 1 and (work / "checkpoints" / "checkpoint-1").is_dir()
+    with caplog.at_level("INFO", logger="mtrl_judge.pretrain.run"):
+        out = pretrain(None, tmp_path / "base", overwrite=True, **kwargs)
+    assert "resuming pretraining from" in caplog.text and "checkpoint-1" in caplog.text
+    info = json.loads((out / "pretrain.json").read_text())
+    assert info["steps_done"] == 3 and not work.exists()

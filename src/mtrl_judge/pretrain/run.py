@@ -36,8 +36,9 @@ class ThroughputCallback(TrainerCallback):
 
 
 class TimeLimitCallback(TrainerCallback):
-    """Ends training (then saves as usual) once `minutes` of training have passed: a budget for a lent
-    machine. The step count still sets the learning-rate schedule, so a stop cuts its tail."""
+    """Ends training once `minutes` of training have passed, with a checkpoint of the step it stopped at:
+    a budget per call on a lent machine. The step count still sets the learning-rate schedule, so a
+    stop cuts its tail unless the run is called again to go on."""
 
     def __init__(self, minutes: float) -> None:
         self.deadline = time.perf_counter() + 60 * minutes
@@ -46,6 +47,7 @@ class TimeLimitCallback(TrainerCallback):
         if time.perf_counter() > self.deadline:
             logger.warning("time limit reached at step %d: stopping and saving", state.global_step)
             control.should_training_stop = True
+            control.should_save = True  # a checkpoint here, so that going on loses no step
 
 
 def pretrain(
@@ -80,7 +82,8 @@ def pretrain(
     cache by `workers` processes and replayed in order (the curriculum), epoch after epoch if the steps
     outnumber it. On a CUDA machine training runs there in bf16 with data-loader workers; otherwise on
     the CPU in fp32. A killed run resumes from its cache and last checkpoint when called again with the
-    same arguments."""
+    same arguments; so does one stopped by `time_limit` (a budget per call on a lent machine): it saves
+    the base so far and keeps its work folder, and the same call with `overwrite` goes on."""
     import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import ProgressCallback
@@ -180,8 +183,12 @@ def pretrain(
             "minutes": round((time.perf_counter() - started) / 60, 1), "steps_done": trainer.state.global_step,
             "examples_per_second": round(sorted(speeds)[len(speeds) // 2], 1) if speeds else None, "loss": losses,
         })
-    shutil.rmtree(work, ignore_errors=True)
-    logger.info("pretrained base saved to %s", out)
+    if trainer.state.global_step >= max_steps:
+        shutil.rmtree(work, ignore_errors=True)
+        logger.info("pretrained base saved to %s", out)
+    else:  # stopped by --time-limit: the base so far is saved, and the schedule can go on where it stopped
+        logger.warning("pretrained base saved to %s at step %d of %d; the same command with --overwrite continues the "
+                       "schedule from %s", out, trainer.state.global_step, max_steps, work)
     if world is not None:
         zero_shot(out, world, max_examples=zero_shot_examples)
     return out
