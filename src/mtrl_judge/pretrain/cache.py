@@ -25,6 +25,7 @@ import torch
 
 from ..errors import JudgeError
 from ..progress import progress_bar
+from .corpus import DEFAULT_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def _draw_chunk(job: tuple) -> str:
 
 
 def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int, *, workers: int | None = None,
-                curriculum: bool = True, weights: dict[str, int] | None = None, version: int = 2) -> Path:
+                curriculum: bool = True, weights: dict[str, int] | None = None,
+                version: int = DEFAULT_VERSION) -> Path:
     """Draw the `n`-example corpus of `seed` into `cache_dir` (chunk files plus cache.json), in parallel.
 
     Chunks already present are kept, so a killed build resumes; a cache drawn with other settings is
@@ -113,7 +115,7 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
             "tokenizer": _tokenizer_digest(model_dir)}
     if weights:  # only when given, so that caches of the default corpus keep their spec
         spec["kind_weights"] = dict(sorted(weights.items()))
-    if version != 2:  # likewise
+    if version != DEFAULT_VERSION:  # likewise
         spec["corpus_version"] = version
     spec_file = cache_dir / "cache.json"
     if spec_file.is_file():

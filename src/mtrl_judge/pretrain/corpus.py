@@ -204,9 +204,13 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         focus = f"There is {plural(1, colour, shape)}." if present else f"There is no {colour} {shape}."
         if steps:
             seen = of_shape(scene, shape)
-            focus = f"The {nouns(shape)}: {seen}. " + (f"So there is {plural(1, colour, shape)}." if present
-                                                        else f"So there is no {colour} {shape}." if seen == "none"
-                                                        else f"None is {colour}, so there is no {colour} {shape}.")
+            if present:
+                verdict = f"So there is {plural(1, colour, shape)}."
+            elif seen == "none":
+                verdict = f"So there is no {colour} {shape}."
+            else:
+                verdict = f"None is {colour}, so there is no {colour} {shape}."
+            focus = f"The {nouns(shape)}: {seen}. {verdict}"
     elif kind == "relation":
         if claim["relation"] is None:
             return draw_example(rng, kind, geo, simple, steps)
@@ -347,6 +351,12 @@ def parse_kind_weights(text: str | None) -> dict[str, int] | None:
     return weights
 
 
+def check_version(version: int) -> None:
+    """Refuses a corpus version that is not one of VERSIONS, naming the command line's option."""
+    if version not in VERSIONS:
+        raise JudgeError(f"--corpus-version: unknown version {version!r}; choose one of {', '.join(map(str, VERSIONS))}")
+
+
 def kind_cycle(weights: dict[str, int] | None = None) -> tuple[str, ...]:
     """The order in which the corpus asks its question kinds, repeated: each kind `weights[kind]` times
     (1 for kinds not named, 0 drops one), interleaved round by round so that the extra questions of a
@@ -365,8 +375,7 @@ def examples(n: int, seed: int, *, start: int = 0, stop: int | None = None, curr
     (`kind_cycle(weights)`), styles alternating cycle by cycle, deterministic in (`seed`, position), so
     that any slice can be drawn on its own (in parallel workers). With `curriculum`, early positions
     draw simple scenes (module docstring). `version` is the corpus version (VERSIONS)."""
-    if version not in VERSIONS:
-        raise JudgeError(f"--corpus-version: unknown version {version!r}; choose one of {', '.join(map(str, VERSIONS))}")
+    check_version(version)
     cycle = kind_cycle(weights)
     for i in range(start, n if stop is None else stop):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))

@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 
 from ..errors import JudgeError
 from ..io import atomic_dir, write_json
+from .corpus import DEFAULT_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def pretrain(
     time_limit: float | None = None,
     init: str | Path | None = None,
     kind_weights: dict[str, int] | None = None,
-    corpus_version: int = 2,
+    corpus_version: int = DEFAULT_VERSION,
 ) -> Path:
     """Build `preset` (default small-p8) with a tokenizer that covers the corpus, or start from the
     pretrained base `init` (its weights and tokenizer; a fresh optimiser and schedule), train it on the
@@ -93,7 +94,7 @@ def pretrain(
     from ..backbone import PRESETS, build_backbone, load_backbone
     from ..train.callbacks import MetricsJsonlCallback
     from .cache import CachedCorpus, PixelCollator, build_cache
-    from .corpus import VERSIONS, examples, to_messages
+    from .corpus import check_version, examples, to_messages
 
     for name, value in (("--steps", max_steps), ("--batch-size", batch_size),
                         ("--examples", 1 if n_examples is None else n_examples)):
@@ -109,8 +110,7 @@ def pretrain(
         raise JudgeError("--preset and --init exclude each other: a continuation keeps the shape of the base it starts from")
     if init is not None and not (Path(init) / "config.json").is_file():
         raise JudgeError(f"--init: {init} is not a model folder (no config.json)")
-    if corpus_version not in VERSIONS:
-        raise JudgeError(f"--corpus-version: unknown version {corpus_version!r}; choose one of {', '.join(map(str, VERSIONS))}")
+    check_version(corpus_version)
     preset = preset or "small-p8"
     if preset not in PRESETS:
         raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -172,7 +172,7 @@ def pretrain(
                         + f"--steps {max_steps} --batch-size {batch_size} --examples {n} "
                         + f"--learning-rate {learning_rate} --seed {seed}"
                         + (f" --kind-weights {weights}" if weights else "")
-                        + (f" --corpus-version {corpus_version}" if corpus_version != 2 else "")
+                        + (f" --corpus-version {corpus_version}" if corpus_version != DEFAULT_VERSION else "")
                         + ("" if curriculum else " --no-curriculum")
                         + (f" --workers {workers}" if workers else "")
                         + (f" --time-limit {time_limit:g}" if time_limit else "")),
