@@ -20,7 +20,9 @@ def test_validation_roc_auc_ranks_whatever_the_verdicts():
     assert validation_roc_auc(gold, [0.6, 0.6, 0.6, 0.6], "yes") == 0.5  # no signal
     assert validation_roc_auc(["1", "2", "1"], [0.7, 0.2, 0.6], "1") == 1.0  # pairwise: P(image 1 better)
     assert validation_roc_auc(["yes", "yes"], [0.9, 0.6], "yes") is None  # one class
-    assert validation_roc_auc(gold, [0.9, None, 0.8, 0.55], "yes") is None  # a verdict without a score
+    assert validation_roc_auc(gold, [0.9, None, 0.8, 0.55], "yes") == 1.0  # a row without a score is left out
+    assert validation_roc_auc(gold, [None, 0.6, None, 0.55], "yes") is None  # what is left holds one class
+    assert validation_roc_auc(gold, [None] * 4, "yes") is None
 
 
 def _alarm(tmp_path, **fields):

@@ -97,6 +97,14 @@ def training_overrides(device: torch.device, dtype: torch.dtype) -> list[str]:
     return ["--use_cpu", "false", "--bf16", str(dtype == torch.bfloat16).lower(), "--fp16", str(dtype == torch.float16).lower()]
 
 
+# Seconds on 2 CPU cores, from the demo run (small-p8 base), for the time-left estimate: 160 test rows of a task took
+# about 5 s answered directly and 15-90 s with reasoning first (as long as the judge's reasoning, up to
+# eval_max_new_tokens); a pairwise task is judged in both orders. Loading a model and saving results: about 15 s a stage.
+DIRECT_S_PER_ROW = 5 / 160
+REASON_S_PER_ROW = 25 / 160
+STAGE_OVERHEAD_S = 15
+
+
 def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device = "auto",
          dtype: str | torch.dtype = "auto", base_model: str | Path | None = None) -> tuple[Plan, dict]:
     """The stages of a reproduction, and where each method's results land.
@@ -156,8 +164,12 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         is_grpo = method in ("rl-single", "mt-rl-judge")
         overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else [])]
         # Stage weights only set the time-left estimate's proportions. Measured on the demo run (small-p8 base, 2 cores):
-        # an SFT step of 16 examples about 1.5 s, a GRPO step of 2 prompts x 8 completions about 1.9 s.
-        cost = steps[method] * (1.9 if is_grpo else 1.5)
+        # an SFT step of 16 examples about 1.5 s, a GRPO step of 2 prompts x 8 completions about 1.9 s; on top, each
+        # validation (as fast per row as the evaluation below) and about 15 s per stage of loading and saving. Without
+        # those the weights summed to 46 of the demo's 61 minutes and the estimate ran a quarter short.
+        validations = (steps[method] // budget.val_every if budget.val_every else 0) + 1
+        val_rows = validations * budget.val_max_examples * len(tasks)
+        cost = STAGE_OVERHEAD_S + steps[method] * (1.9 if is_grpo else 1.5) + val_rows * (REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW)
         p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
               lambda d=run_dir: (d / "final" / "config.json").is_file())
 
@@ -175,11 +187,9 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
             return _model_of(d)
 
         stage = _eval_stage(model, model_fn, world, eval_dir, tasks, style, budget, torch_device, torch_dtype)
-        # The same run: 160 test rows of a task took about 5 s answered directly and 15-90 s with reasoning first
-        # (as long as the judge's reasoning, up to eval_max_new_tokens); a pairwise task is judged in both orders.
-        per_row = 25 / 160 if style == "reason" else 5 / 160
+        per_row = REASON_S_PER_ROW if style == "reason" else DIRECT_S_PER_ROW
         rows = sum(n_eval * (2 if task in HELDOUT_TASKS else 1) for task in tasks)
-        p.add(f"eval {run_name}", rows * per_row, stage,
+        p.add(f"eval {run_name}", STAGE_OVERHEAD_S + rows * per_row, stage,
               lambda d=eval_dir: (d / "results.json").is_file())
     return p, evals
 

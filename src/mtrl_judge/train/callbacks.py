@@ -92,10 +92,12 @@ def validation_roc_auc(gold: list[str], scores: list[float | None], positive: st
     """ROC-AUC of P(positive answer) against the labels: whether the judge still ranks positives above negatives,
     whatever its greedy verdicts say. Where a judge cannot tell a task's classes apart its P(yes) sits near 0.5, and a
     small shift of its bias turns every greedy verdict into one answer: macro-F1 and answer shares swing, AUC stays
-    near 0.5. None with one class, or when a score is missing."""
-    if any(s is None for s in scores):
+    near 0.5. Rows without a score (no verdict to score) are left out, as `mtrl-judge eval` leaves them out of its
+    scores/roc_auc; None when no row has a score or the scored rows hold one class."""
+    scored = [(g == positive, s) for g, s in zip(gold, scores, strict=True) if s is not None]
+    if not scored:
         return None
-    return roc_auc([g == positive for g in gold], scores)
+    return roc_auc([y for y, _ in scored], [s for _, s in scored])
 
 
 class ValidationCallback(TrainerCallback):
