@@ -16,7 +16,9 @@ that a weak zero-shot judge score can be read as "cannot see" or "cannot decide"
 the reasoning style's answers of single-image kinds in two: "seen", the share whose description of
 the scene (the reasoning up to its sky) is exactly right, and "right_if_seen", the answers' accuracy
 among those. A base that sees but answers at chance given a right description cannot check a question
-against what it saw. `--kinds count,exists,statement` asks only those kinds (more questions each).
+against what it saw. "yes_share" gives, per yes/no kind and style, the share of "yes" answers beside the
+share of "yes" truths: a base that answers one way scores the truths' share without checking anything.
+`--kinds count,exists,statement` asks only those kinds (more questions each).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections import defaultdict
 import torch
 
 from mtrl_judge.backbone import load_backbone
-from mtrl_judge.pretrain.corpus import QUESTION_KINDS, examples, to_messages
+from mtrl_judge.pretrain.corpus import QUESTION_KINDS, YES_NO_KINDS, examples, to_messages
 from mtrl_judge.prompts import parse_verdict
 
 GATE = {"count": 0.9, "exists": 0.9, "colour": 0.9, "symbol": 0.9, "blur": 0.8, "grain": 0.8, "float": 0.8}
@@ -42,6 +44,7 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
     drawn = list(examples(n, seed, curriculum=False, weights=weights))
     right: dict[tuple[str, str], list[int]] = defaultdict(list)
     seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # reason style: (description exact, answer right)
+    said_yes: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)  # yes/no kinds: (answered yes, truth yes)
     for start in range(0, len(drawn), batch_size):
         batch = drawn[start : start + batch_size]
         prompts = [to_messages(ex, style)[0] for ex, style in batch]
@@ -56,6 +59,8 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
             # the project's one parser, with the true answer as the only valid choice: exact match or None
             hit = int(parse_verdict(text, [ex.answer]) is not None)
             right[(ex.kind, style)].append(hit)
+            if ex.kind in YES_NO_KINDS:
+                said_yes[(ex.kind, style)].append((int(parse_verdict(text, ex.choices) == "yes"), int(ex.answer == "yes")))
             if style == "reason" and len(ex.images) == 1:
                 seen[ex.kind].append((int(_description(text.removeprefix("<think>")) == _description(ex.reasoning)), hit))
     kinds = {k: {s: round(sum(h) / len(h), 3) for s in ("reason", "direct") if (h := right.get((k, s)))}
@@ -64,9 +69,14 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
     gate = {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar}
             for k, bar in GATE.items() if k in kinds}
     reasoning = {k: _seen_then_right(rows) for k, rows in seen.items()}
+    # A yes/no kind's accuracy means little beside these: a base answering "yes" to everything scores the truths' share.
+    yes_share = {k: {s: {"answered": round(sum(a for a, _ in rows) / len(rows), 3),
+                         "true": round(sum(t for _, t in rows) / len(rows), 3)}
+                     for s in ("reason", "direct") if (rows := said_yes.get((k, s)))}
+                 for k in YES_NO_KINDS if any((k, s) in said_yes for s in ("reason", "direct"))}
     return {"model": model_dir, "seed": seed, "n": n, "kinds": kinds, "overall": round(sum(hits) / len(hits), 3),
             "gate": gate, "gate_passed": len(gate) == len(GATE) and all(g["passed"] for g in gate.values()),
-            "reasoning": reasoning}
+            "reasoning": reasoning, "yes_share": yes_share}
 
 
 def _seen_then_right(rows: list[tuple[int, int]]) -> dict:
@@ -112,6 +122,9 @@ def main() -> None:
     for kind, cells in result["reasoning"].items():
         given = cells["right_if_seen"]
         print(f"{kind:<12}{cells['seen']:8.2f}" + (f"{given:8.2f}" if given is not None else f"{'-':>8}"))
+    print("yes/no kinds: share of 'yes' answers / of 'yes' truths, reason then direct")
+    for kind, cells in result["yes_share"].items():
+        print(f"{kind:<12}" + "".join(f"{c['answered']:8.2f}{c['true']:6.2f}" for c in cells.values()))
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         # those the weights summed to 46 of the demo's 61 minutes and the estimate ran a quarter short.
         validations = (steps[method] // budget.val_every if budget.val_every else 0) + 1
         val_rows = validations * budget.val_max_examples * len(tasks)
-        cost = STAGE_OVERHEAD_S + steps[method] * (1.9 if is_grpo else 1.5) + val_rows * (REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW)
+        val_s_per_row = REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW
+        cost = STAGE_OVERHEAD_S + steps[method] * (1.9 if is_grpo else 1.5) + val_rows * val_s_per_row
         p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
               lambda d=run_dir: (d / "final" / "config.json").is_file())
 
