@@ -15,6 +15,12 @@ split is never read: defaults are chosen here, test is reported once by `mtrl-ju
         --steps 60 --val-every 20 --out runs/grpo-warm
     .venv/bin/python benchmarks/grpo_levers.py --only nat-direct-16x4-lr1e-5 --base runs/demo/runs/sft-single-agin-nat/best \
         --steps 40 --val-every 20 --out runs/grpo-warm-nat
+    .venv/bin/python benchmarks/grpo_levers.py --only nat-16x4-lr1e-4,nat-16x4-lr1e-4-temp1.5,nat-16x4-lr3e-4 \
+        --steps 60 --val-every 20 --val-max-new-tokens 64
+    .venv/bin/python benchmarks/grpo_levers.py --only nat-16x4-lr1e-4 --seed 1 --steps 150 --val-every 30 \
+        --val-max-new-tokens 64 --out runs/grpo-levers-s1
+    .venv/bin/python benchmarks/grpo_levers.py --only 16x4-lr1e-4 --steps 150 --val-every 50 --val-examples 48 \
+        --val-max-new-tokens 64
 
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
 so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
@@ -32,22 +38,26 @@ from pathlib import Path
 from mtrl_judge.io import write_json
 from mtrl_judge.recipes import recipe_file
 
-# name -> recipe overrides; the recipe's own values otherwise (lr 3e-5, 2 prompts x 8 completions, beta 0,
-# scale_rewards group, temperature 1.0, dynamic sampling, labels balanced, clip-higher 0.28).
+# name -> recipe overrides; the recipe's own values otherwise (beta 0, scale_rewards group, temperature 1.0, dynamic
+# sampling, labels balanced, clip-higher 0.28). The first settings vary the recipe's former GRPO batch and learning
+# rate (2 prompts x 8 completions, lr 3e-5; 16 x 4 at lr 1e-4 since 2026-11-23), so they spell those out.
+FORMER_BATCH = ["--per_device_train_batch_size", "16", "--num_generations", "8"]
 SETTINGS: dict[str, list[str]] = {
     "recipe": [],
-    "lr1e-4": ["--learning_rate", "1e-4"],
-    "lr3e-4": ["--learning_rate", "3e-4"],
+    "former-recipe": [*FORMER_BATCH, "--learning_rate", "3e-5"],
+    "lr1e-4": [*FORMER_BATCH, "--learning_rate", "1e-4"],
+    "lr3e-4": [*FORMER_BATCH, "--learning_rate", "3e-4"],
     "lr1e-4-ppstep4": ["--learning_rate", "1e-4", "--prompts_per_step", "4", "--num_generations", "4"],
     "lr1e-4-ppstep8": ["--learning_rate", "1e-4", "--prompts_per_step", "8", "--num_generations", "4"],
-    "lr1e-4-drgrpo": ["--learning_rate", "1e-4", "--scale_rewards", "none"],
-    "lr1e-4-kl": ["--learning_rate", "1e-4", "--beta", "0.01"],
-    "lr1e-4-temp1.3": ["--learning_rate", "1e-4", "--temperature", "1.3"],
+    "lr1e-4-drgrpo": [*FORMER_BATCH, "--learning_rate", "1e-4", "--scale_rewards", "none"],
+    "lr1e-4-kl": [*FORMER_BATCH, "--learning_rate", "1e-4", "--beta", "0.01"],
+    "lr1e-4-temp1.3": [*FORMER_BATCH, "--learning_rate", "1e-4", "--temperature", "1.3"],
     # Answer-only prompts: with --base an SFT-Unified checkpoint (trained direct), GRPO warm-started from a
     # judge that already discriminates. The format reward is the paper's think-then-answer format, so here it
     # is a constant 0 and only accuracy moves the advantages.
-    "direct": ["--style", "direct"],
-    "direct-kl": ["--style", "direct", "--beta", "0.04"],  # the same, held near the SFT judge by a KL term
+    "direct": [*FORMER_BATCH, "--learning_rate", "3e-5", "--style", "direct"],
+    # the same, held near the SFT judge by a KL term
+    "direct-kl": [*FORMER_BATCH, "--learning_rate", "3e-5", "--style", "direct", "--beta", "0.04"],
     # Many prompts, small groups: as many distinct examples per step as SFT's batch of 16, answer-only.
     "direct-ppstep16-g2": ["--style", "direct", "--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "2"],
     # One task SFT-Single learns (agin-nat: validation 0.895 after 60 steps of 16 examples at lr 3e-4): can GRPO learn
@@ -59,6 +69,14 @@ SETTINGS: dict[str, list[str]] = {
     # With --base an SFT-Single agin-nat checkpoint (a judge that ranks that task well): does GRPO sharpen it?
     "nat-direct-16x4-lr1e-5": ["--tasks", "agin-nat", "--style", "direct", "--learning_rate", "1e-5",
                                "--prompts_per_step", "16", "--num_generations", "4"],
+    # Reasoning first (the recipe's style), 16 prompts x 4 completions a step, on agin-nat alone: the setting that first
+    # made GRPO learn from the base (docs/training.md, "Enough prompts"), beside hotter rollouts and a higher lr.
+    "nat-16x4-lr1e-4": ["--tasks", "agin-nat", "--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4"],
+    "nat-16x4-lr1e-4-temp1.5": ["--tasks", "agin-nat", "--learning_rate", "1e-4", "--prompts_per_step", "16",
+                                "--num_generations", "4", "--temperature", "1.5"],
+    "nat-16x4-lr3e-4": ["--tasks", "agin-nat", "--learning_rate", "3e-4", "--prompts_per_step", "16", "--num_generations", "4"],
+    # The same on all six tasks (MT-RL-Judge).
+    "16x4-lr1e-4": ["--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4"],
 }
 
 
@@ -92,6 +110,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--val-every", type=int, default=50)
     parser.add_argument("--val-examples", type=int, default=64)
+    parser.add_argument("--val-max-new-tokens", type=int, default=None,
+                        help="validation generation budget (default: the recipe's); 64 in the runs of 2026-11-23")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated setting names (default: all)")
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n] or list(SETTINGS)
@@ -107,7 +128,9 @@ def main() -> None:
         command = [sys.executable, "-m", "mtrl_judge.cli", "train", str(recipe_file("cpu/mt-rl-judge.yaml")),
                    "--model", str(args.base), "--data", str(args.world), "--output_dir", str(run), "--max_steps", str(args.steps),
                    "--val_every", str(args.val_every), "--val_max_examples", str(args.val_examples),
-                   "--save_steps", str(args.val_every), "--report_to", "none", *SETTINGS[name]]
+                   "--save_steps", str(args.val_every), "--report_to", "none", "--seed", str(args.seed), *SETTINGS[name]]
+        if args.val_max_new_tokens:
+            command += ["--val_max_new_tokens", str(args.val_max_new_tokens)]
         command.append("--resume" if (run / "metrics.jsonl").is_file() else "--overwrite")
         start = time.perf_counter()
         subprocess.run(command, check=True)

@@ -32,6 +32,25 @@ def test_plan_has_every_stage_and_finds_its_recipes_and_base(tmp_path, budget):
     assert not any(stage.done() for stage in stages.stages)
 
 
+@pytest.mark.parametrize("budget", ["smoke", "demo", "full"])
+def test_training_stages_get_the_budgets_batch_and_grpo_settings(tmp_path, budget, monkeypatch):
+    """A budget, not the recipe, sets each stage's batch and GRPO settings: its report stays reproducible when the
+    recipes' defaults move."""
+    import mtrl_judge.train.run as train_run
+
+    trained = {}
+    monkeypatch.setattr(train_run, "train", lambda recipe, resume: trained.setdefault(recipe.judge.method, recipe.trl))
+    b = BUDGETS[budget]
+    stages, _ = plan(tmp_path, b, seed=0, device="cpu")
+    by_name = {s.name: s for s in stages.stages}
+    by_name["train sft-single-agin-nat"].run()
+    by_name["train rl-single-agin-nat"].run()
+    sft, grpo = trained["sft"], trained["grpo"]
+    assert sft.per_device_train_batch_size == b.per_device_train_batch_size
+    assert grpo.per_device_train_batch_size == b.grpo_prompts_per_step * b.num_generations
+    assert grpo.num_generations == b.num_generations and grpo.learning_rate == b.grpo_learning_rate
+
+
 @pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default
 def test_report_has_the_papers_tables(smoke):
     out, report = smoke

@@ -19,8 +19,12 @@ class Budget:
     sft_single_steps: int = 100  # SFT-Single, per task
     grpo_steps: int = 300  # MT-RL-Judge
     rl_single_steps: int = 100  # RL-Single, per task
-    per_device_train_batch_size: int = 16
+    per_device_train_batch_size: int = 16  # SFT: examples per step
+    # GRPO: prompts per step, each sampled num_generations times, and the learning rate. Given here rather than taken
+    # from the recipe so that a budget's report stays reproducible when the recipe's defaults move.
+    grpo_prompts_per_step: int = 2
     num_generations: int = 8
+    grpo_learning_rate: float = 3e-5
     max_completion_length: int = 64
     val_every: int = 50
     val_max_examples: int = 64
@@ -32,7 +36,8 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
         name="smoke", world_size="tiny", preset="tiny", pretrain_steps=4, sft_steps=2, sft_single_steps=1, grpo_steps=2,
-        rl_single_steps=1, per_device_train_batch_size=4, num_generations=4, max_completion_length=8, val_every=0,
+        rl_single_steps=1, per_device_train_batch_size=4, grpo_prompts_per_step=1, num_generations=4, max_completion_length=8,
+        val_every=0,
         val_max_examples=4, eval_max_examples=6, eval_max_new_tokens=8, eval_batch_size=8,
     ),
     # Sized for a judge to learn what it can see: 61 minutes on 2 idle cores with the small-p8 base (docs/reproduce.md
@@ -41,8 +46,12 @@ BUDGETS: dict[str, Budget] = {
         name="demo", sft_steps=250, sft_single_steps=60, grpo_steps=250, rl_single_steps=50, val_every=50, val_max_examples=48,
         eval_max_examples=160, eval_max_new_tokens=80,
     ),
+    # GRPO as the recipes since 2026-11-23: 16 prompts x 4 at lr 1e-4, the setting that learned AGIN-Nat from the base
+    # in 150 RL-Single steps (docs/training.md); MT-RL-Judge gets as many prompts per task (6 x 150 steps). About 6.5
+    # hours on 2 cores by the stage weights (not yet run on world v2); `--device cuda` for a GPU.
     "full": Budget(
-        name="full", sft_steps=1500, sft_single_steps=400, grpo_steps=1500, rl_single_steps=400, val_every=100,
-        val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96,
+        name="full", sft_steps=1500, sft_single_steps=400, grpo_steps=900, rl_single_steps=150, val_every=100,
+        val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96, grpo_prompts_per_step=16, num_generations=4,
+        grpo_learning_rate=1e-4,
     ),
 }

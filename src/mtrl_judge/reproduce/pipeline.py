@@ -146,9 +146,11 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
 
     common = ["--model", str(base), "--data", str(world), "--seed", str(seed), "--val_every", str(budget.val_every),
               "--val_max_examples", str(budget.val_max_examples),
-              "--per_device_train_batch_size", str(budget.per_device_train_batch_size),
               "--save_steps", str(max(budget.val_every, 10)), "--report_to", "none"]
-    grpo = ["--num_generations", str(budget.num_generations), "--max_completion_length", str(budget.max_completion_length),
+    sft = ["--per_device_train_batch_size", str(budget.per_device_train_batch_size)]
+    grpo = ["--per_device_train_batch_size", str(budget.grpo_prompts_per_step * budget.num_generations),
+            "--num_generations", str(budget.num_generations), "--learning_rate", str(budget.grpo_learning_rate),
+            "--max_completion_length", str(budget.max_completion_length),
             "--val_max_new_tokens", str(budget.max_completion_length)]
     runs: dict[str, tuple[str, list[str]]] = {}  # run -> (method, tasks); each method's recipe sets its prompt style
     for task in PAPER_TASKS:
@@ -162,15 +164,17 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
     for run_name, (method, tasks) in runs.items():
         run_dir = out / "runs" / run_name
         is_grpo = method in ("rl-single", "mt-rl-judge")
-        overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else [])]
+        overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else sft)]
         # Stage weights only set the time-left estimate's proportions. Measured on the demo run (small-p8 base, 2 cores):
-        # an SFT step of 16 examples about 1.5 s, a GRPO step of 2 prompts x 8 completions about 1.9 s; on top, each
+        # an SFT step of 16 examples about 1.5 s, a GRPO step of 2 prompts x 8 completions about 1.9 s (16 x 4: about 7 s,
+        # so scaled by the completions); on top, each
         # validation (as fast per row as the evaluation below) and about 15 s per stage of loading and saving. Without
         # those the weights summed to 46 of the demo's 61 minutes and the estimate ran a quarter short.
         validations = (steps[method] // budget.val_every if budget.val_every else 0) + 1
         val_rows = validations * budget.val_max_examples * len(tasks)
         val_s_per_row = REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW
-        cost = STAGE_OVERHEAD_S + steps[method] * (1.9 if is_grpo else 1.5) + val_rows * val_s_per_row
+        step_s = 1.9 * budget.grpo_prompts_per_step * budget.num_generations / 16 if is_grpo else 1.5
+        cost = STAGE_OVERHEAD_S + steps[method] * step_s + val_rows * val_s_per_row
         p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
               lambda d=run_dir: (d / "final" / "config.json").is_file())
 
@@ -296,7 +300,9 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
               f"Backbone: the `{budget.preset}` Qwen3-VL preset, pretrained here as the off-the-shelf base; "
               f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. "
               f"Steps: SFT-Single {budget.sft_single_steps}/task, "
-              f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}. "
+              f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}; "
+              f"a GRPO step {budget.grpo_prompts_per_step} prompts x {budget.num_generations} completions at lr "
+              f"{budget.grpo_learning_rate:g}. "
               f"Test examples per task: {budget.eval_max_examples or 'all'}. "
               f"Device: {torch_device}, {dtype_name(torch_dtype)}. "
               + _wall_time_text(times, [s.name for s in stages.stages], time.perf_counter() - started))
