@@ -52,40 +52,25 @@ def _groups(description: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def _join(parts: list[str]) -> str:
-    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
-
-
 def example(rng: np.random.Generator, fmt: str) -> tuple[str, str, str]:
     """(prompt, target, answer) of one presence question on a fresh corpus scene, reasoning in format `fmt`."""
-    ex = draw_example(rng, "exists")  # corpus v2: "<description>. The sky is ... over .... <focus>"
+    # Corpus v2 and v3 draw the same scene and question from the same rng; only the reasoning after the sky differs.
+    ex = draw_example(rng, "exists", steps=fmt == "v3")  # "<description>. The sky is ... over .... <focus>"
     sky_at = ex.reasoning.index(" The sky is ")
     scene_end = ex.reasoning.index(".", sky_at + 1) + 1
-    described, v2_focus = ex.reasoning[:scene_end], ex.reasoning[scene_end:].strip()
-    groups = _groups(ex.reasoning[:sky_at])
+    described, focus = ex.reasoning[:scene_end], ex.reasoning[scene_end:].strip()
     _, colour, shape = ex.question.removeprefix("Is there ").removesuffix(" in the image?").split(" ")
-    yes = ex.answer == "yes"
     if fmt == "direct":
         chain = ""
-    elif fmt == "v2":
-        chain = v2_focus
-    elif fmt == "v3":  # as corpus.draw_example(..., steps=True) words it
-        of_shape = [words for words, _, s in groups if s == shape]
-        seen = _join(of_shape) if of_shape else "none"
-        if yes:
-            verdict = f"So there is {plural(1, colour, shape)}."
-        elif not of_shape:
-            verdict = f"So there is no {colour} {shape}."
-        else:
-            verdict = f"None is {colour}, so there is no {colour} {shape}."
-        chain = f"The {nouns(shape)}: {seen}. {verdict}"
+    elif fmt in ("v2", "v3"):
+        chain = focus
     else:  # scan
         steps = []
-        for words, c, s in groups:
+        for words, c, s in _groups(ex.reasoning[:sky_at]):
             steps.append(f"{words}, {'yes' if (c, s) == (colour, shape) else 'no'}")
             if (c, s) == (colour, shape):
                 break
-        verdict = f"So there is {plural(1, colour, shape)}." if yes else f"So there is no {colour} {shape}."
+        verdict = f"So there is {plural(1, colour, shape)}." if ex.answer == "yes" else f"So there is no {colour} {shape}."
         chain = f"Checking each: {'; '.join(steps)}. {verdict}"
     prompt = f"{described} Question: {ex.question} Reasoning:"
     target = (f" {chain}" if chain else "") + f" <answer>{ex.answer}</answer>"

@@ -167,9 +167,9 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else sft)]
         # Stage weights only set the time-left estimate's proportions. Measured on the demo run (small-p8 base, 2 cores):
         # an SFT step of 16 examples about 1.5 s, a GRPO step of 2 prompts x 8 completions about 1.9 s (16 x 4: about 7 s,
-        # so scaled by the completions); on top, each
-        # validation (as fast per row as the evaluation below) and about 15 s per stage of loading and saving. Without
-        # those the weights summed to 46 of the demo's 61 minutes and the estimate ran a quarter short.
+        # so scaled by the completions); on top, each validation (as fast per row as the evaluation below) and about
+        # 15 s per stage of loading and saving. Without those the weights summed to 46 of the demo's 61 minutes and the
+        # estimate ran a quarter short.
         validations = (steps[method] // budget.val_every if budget.val_every else 0) + 1
         val_rows = validations * budget.val_max_examples * len(tasks)
         val_s_per_row = REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW
