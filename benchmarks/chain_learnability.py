@@ -10,7 +10,7 @@ reasoning format, the same examples and steps for every format:
     direct  the answer alone
     v2      corpus v2: "There is no purple triangle."
     v3      corpus v3: "The triangles: a blue triangle. None is purple, so there is no purple triangle."
-    scan    every described group in order, each compared with the question, stopping at a match:
+    scan    corpus v4: every described group in order, each compared with the question, stopping at a match:
             "Checking each: three yellow stars, no; a blue triangle, no. So there is no purple triangle."
 
 v3 must find the asked shape inside the description and copy the words *before* it (count and colour
@@ -33,45 +33,22 @@ import numpy as np
 import torch
 
 from mtrl_judge.backbone import load_backbone
-from mtrl_judge.pretrain.corpus import SHAPES, draw_example, nouns, plural
+from mtrl_judge.pretrain.corpus import draw_example
 from mtrl_judge.prompts import parse_verdict
 
 logger = logging.getLogger("chain_learnability")
 FORMATS = ("direct", "v2", "v3", "scan")
-
-
-def _groups(description: str) -> list[tuple[str, str, str]]:
-    """(words, colour, shape) of each group a corpus description lists ("three yellow stars" -> yellow, star)."""
-    listed = description.removeprefix("I see ").rstrip(".").split(", with")[0].split(";")[0]
-    parts = [p for chunk in listed.split(", ") for p in chunk.split(" and ")]
-    out = []
-    for part in parts:
-        _, colour, noun = part.split(" ")
-        shape = next(s for s in SHAPES if noun in (s, nouns(s)))
-        out.append((part, colour, shape))
-    return out
+CORPUS_VERSION = {"v2": 2, "v3": 3, "scan": 4}  # the corpus version whose reasoning each format takes
 
 
 def example(rng: np.random.Generator, fmt: str) -> tuple[str, str, str]:
     """(prompt, target, answer) of one presence question on a fresh corpus scene, reasoning in format `fmt`."""
-    # Corpus v2 and v3 draw the same scene and question from the same rng; only the reasoning after the sky differs.
-    ex = draw_example(rng, "exists", steps=fmt == "v3")  # "<description>. The sky is ... over .... <focus>"
+    # Every corpus version draws the same scene and question from the same rng; only the reasoning after the sky differs.
+    ex = draw_example(rng, "exists", version=CORPUS_VERSION.get(fmt, 2))  # "<description>. The sky is ... over .... <focus>"
     sky_at = ex.reasoning.index(" The sky is ")
     scene_end = ex.reasoning.index(".", sky_at + 1) + 1
     described, focus = ex.reasoning[:scene_end], ex.reasoning[scene_end:].strip()
-    _, colour, shape = ex.question.removeprefix("Is there ").removesuffix(" in the image?").split(" ")
-    if fmt == "direct":
-        chain = ""
-    elif fmt in ("v2", "v3"):
-        chain = focus
-    else:  # scan
-        steps = []
-        for words, c, s in _groups(ex.reasoning[:sky_at]):
-            steps.append(f"{words}, {'yes' if (c, s) == (colour, shape) else 'no'}")
-            if (c, s) == (colour, shape):
-                break
-        verdict = f"So there is {plural(1, colour, shape)}." if ex.answer == "yes" else f"So there is no {colour} {shape}."
-        chain = f"Checking each: {'; '.join(steps)}. {verdict}"
+    chain = "" if fmt == "direct" else focus
     prompt = f"{described} Question: {ex.question} Reasoning:"
     target = (f" {chain}" if chain else "") + f" <answer>{ex.answer}</answer>"
     return prompt, target, ex.answer

@@ -210,8 +210,19 @@ def test_bad_continuation_arguments_end_in_one_line(tmp_path, capsys):
     assert "--init" in capsys.readouterr().err and not (tmp_path / "b").exists()
     assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--kind-weights", "colour=two"]) != 0
     assert "--kind-weights" in capsys.readouterr().err
-    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--corpus-version", "4"]) != 0
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--corpus-version", "5"]) != 0
     assert "--corpus-version" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+def _only_check_reasoning_differs_from_v2(version: int) -> None:
+    """The same questions, answers, styles and images as corpus version 2; reasoning differs for count, exists and
+    statement questions and for nothing else."""
+    v2 = list(examples(4 * len(QUESTION_KINDS), seed=7))
+    other = list(examples(4 * len(QUESTION_KINDS), seed=7, version=version))
+    for (a, style_a), (b, style_b) in zip(v2, other, strict=True):
+        assert (a.question, a.answer, a.kind, style_a) == (b.question, b.answer, b.kind, style_b)
+        assert [im.tobytes() for im in a.images] == [im.tobytes() for im in b.images]
+        assert (a.reasoning == b.reasoning) == (a.kind not in ("count", "exists", "statement"))
 
 
 def test_corpus_version_3_reasons_step_by_step_about_the_same_questions():
@@ -219,15 +230,10 @@ def test_corpus_version_3_reasons_step_by_step_about_the_same_questions():
     shape before answering, and every step it states is true of the scene."""
     from mtrl_judge.pretrain.corpus import of_shape, plural
 
-    v2 = list(examples(4 * len(QUESTION_KINDS), seed=7))
-    v3 = list(examples(4 * len(QUESTION_KINDS), seed=7, version=3))
-    for (a, style_a), (b, style_b) in zip(v2, v3, strict=True):
-        assert (a.question, a.answer, a.kind, style_a) == (b.question, b.answer, b.kind, style_b)
-        assert [im.tobytes() for im in a.images] == [im.tobytes() for im in b.images]
-        assert (a.reasoning == b.reasoning) == (a.kind not in ("count", "exists", "statement"))
+    _only_check_reasoning_differs_from_v2(3)
     rng = np.random.default_rng(3)
     for _ in range(40):  # the listed objects of the asked shape include the asked colour exactly when the answer is yes
-        e = draw_example(rng, "exists", steps=True)
+        e = draw_example(rng, "exists", version=3)
         colour, shape = e.question.removeprefix("Is there ").removesuffix(" in the image?").split()[-2:]
         listed = e.reasoning.split(f"The {shape}s: " if not shape.endswith("s") else f"The {shape}es: ")[1].split(".")[0]
         assert (colour in listed) == (e.answer == "yes") and listed != "" and (listed == "none") <= (e.answer == "no")
@@ -236,6 +242,39 @@ def test_corpus_version_3_reasons_step_by_step_about_the_same_questions():
     scene = {"objects": [{"colour": "red", "shape": "cross", "x": 5}, {"colour": "blue", "shape": "cross", "x": 1},
                          {"colour": "red", "shape": "cross", "x": 9}, {"colour": "red", "shape": "star", "x": 3}]}
     assert of_shape(scene, "cross") == "a blue cross and two red crosses" and of_shape(scene, "circle") == "none"
+
+
+def test_corpus_version_4_scans_the_described_groups_about_the_same_questions():
+    """Version 4 changes only the reasoning of count, exists and statement: it goes through the described groups
+    in order, each marked yes when it is the asked colour and shape, stopping there; the verdict follows the scan."""
+    from mtrl_judge.pretrain.corpus import count_word, groups, nouns, plural, scan
+
+    _only_check_reasoning_differs_from_v2(4)
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        e = draw_example(rng, "exists", version=4)
+        colour, shape = e.question.removeprefix("Is there ").removesuffix(" in the image?").split()[-2:]
+        steps = e.reasoning.split("Checking each: ")[1].split(". So")[0].split("; ")
+        assert all(step.endswith(", no") for step in steps[:-1]) and steps[-1].endswith(", yes" if e.answer == "yes" else ", no")
+        named = [" ".join(step.removesuffix(", yes").removesuffix(", no").split()[1:]) for step in steps]
+        asked = (f"{colour} {shape}", f"{colour} {nouns(shape)}")
+        assert [n in asked for n in named] == [False] * (len(steps) - 1) + [e.answer == "yes"]
+        said = plural(1, colour, shape) if e.answer == "yes" else f"no {colour} {shape}"
+        assert e.reasoning.endswith(f"So there is {said}.")
+        c = draw_example(rng, "count", version=4)
+        asked = c.question.removeprefix("How many ").removesuffix(" are there?")
+        assert c.reasoning.endswith(f"Counting the {asked} gives {c.answer}.") and "crosss" not in c.reasoning
+        s = draw_example(rng, "statement", version=4)
+        parts = s.reasoning.count("It says ")
+        assert parts >= 1 and s.reasoning.count("; right.") + s.reasoning.count("; wrong.") == parts
+        assert ("; wrong." in s.reasoning or " is not " in s.reasoning.split("It says ")[-1]) == (s.answer == "no")
+    scene = {"objects": [{"colour": "red", "shape": "cross", "x": 5}, {"colour": "blue", "shape": "cross", "x": 1},
+                         {"colour": "red", "shape": "cross", "x": 9}, {"colour": "red", "shape": "star", "x": 3}]}
+    assert groups(scene) == [(1, "blue", "cross"), (1, "red", "star"), (2, "red", "cross")]
+    assert scan(scene, "red", "star") == ("a blue cross, no; a red star, yes", 1)
+    assert scan(scene, "red", "cross") == ("a blue cross, no; a red star, no; two red crosses, yes", 2)
+    assert scan(scene, "green", "cross") == ("a blue cross, no; a red star, no; two red crosses, no", 0)
+    assert nouns("cross") == "crosses" and count_word(0) == "zero"
 
 
 def test_a_cache_of_another_corpus_is_refused(tmp_path):

@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ask some question kinds more often, e.g. symbol=4,count=3 (unnamed kinds: 1; 0 drops a kind)")
     pre.add_argument("--corpus-version", type=int, default=2,
                      help="2: the committed base's corpus; 3: the same questions, with count, exists and statement "
-                          "reasoned step by step (docs/base.md)")
+                          "reasoned step by step; 4: the same, scanning the described groups in order (docs/base.md)")
     pre.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     pre.add_argument("--batch-size", type=int, default=32, help="examples per step")
     pre.add_argument("--examples", type=int, default=None,
