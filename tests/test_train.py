@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from mtrl_judge import Judge, JudgeError
@@ -244,7 +245,13 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
     assert best["val/mean_macro_f1"] == max(r["val/mean_macro_f1"] for r in rows if "val/mean_macro_f1" in r)
     judge = Judge.from_pretrained(out / BEST_DIR, max_new_tokens=4)
     assert judge.judge(images=[__import__("PIL.Image").Image.new("RGB", (64, 64))], text="x", task="seetrue").task == "seetrue"
-    assert (out / "recipe.yaml").is_file()
+    # The run's recipe.yaml replays it, and its README.md is our card, not TRL's generic one.
+    replay = load_recipe(out / "recipe.yaml")
+    assert (replay.judge.method, replay.judge.tasks, replay.trl.max_steps) == (method, ["seetrue", "agin-tech"], 2)
+    card = (out / "README.md").read_text()
+    assert "| tasks | seetrue, agin-tech |" in card and "step 2 of 2, finished" in card and "--resume" not in card
+    assert f"`best/`, step {best['step']}: validation mean macro-F1 {best['val/mean_macro_f1']:.3f}" in card
+    assert f"mtrl-judge judge --model {out / BEST_DIR} --task seetrue" in card and "huggingface" not in card.lower()
     # Every checkpoint says how it is meant to be asked; loading one without a style uses the recorded one.
     style = "direct" if method == "sft" else "reason"
     for folder in (out / BEST_DIR, out / FINAL_DIR, out / "checkpoint-1", out / "checkpoint-2"):
@@ -267,10 +274,14 @@ def test_killed_run_resumes_from_its_checkpoint(recipe_file, monkeypatch):
     assert (out / "checkpoint-2" / "optimizer.pt").is_file(), "an unfinished run keeps what --resume needs"
     with pytest.raises(JudgeError, match="--resume"):
         train(load_recipe(path))
+    card = (out / "README.md").read_text()
+    assert "step 2 of 4, unfinished" in card and f"mtrl-judge train {out}/recipe.yaml --resume" in card
     restore()
-    train(load_recipe(path), resume=True)
+    train(load_recipe(out / "recipe.yaml"), resume=True)  # the run's own record of its settings replays it
     steps = [json.loads(line)["step"] for line in (out / METRICS_FILE).read_text().splitlines() if "loss" in json.loads(line)]
     assert steps == [1, 2, 3, 4], "the resumed run redoes step 3 once and continues; the killed step's line is dropped"
+    assert "step 4 of 4, finished" in (out / "README.md").read_text()
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["recipe_file"] == str(path), "replayed, it still names its recipe"
     assert (out / FINAL_DIR / "model.safetensors").is_file()
     assert not (out / "checkpoint-4" / "optimizer.pt").exists(), "finished: optimizer states dropped"
     with pytest.raises(JudgeError, match="checkpoint-4: holds no optimizer state"):

@@ -193,6 +193,7 @@ class Recipe:
     trl: GRPOConfig | SFTConfig
     path: Path
     values: dict  # the merged settings as given (YAML + overrides), saved beside the run
+    source: str | None = None  # the recipe file the settings came from, when `path` is a run's recipe.yaml replayed
 
     @property
     def output_dir(self) -> Path:
@@ -227,6 +228,9 @@ def read_recipe_values(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     return {**read_recipe_values(base_path, (*_seen, path.resolve())), **values}
 
 
+RUN_RECORD_FIELDS = ("recipe_file", "processes")  # what `train` adds to the recipe it saves in the run folder
+
+
 def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run: bool = False) -> Recipe:
     """Parse and validate a recipe file with `--key value` overrides; nothing is loaded yet.
 
@@ -241,7 +245,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
         shipped = recipes_dir() / path
         if shipped.is_file():
             path = shipped
+    # A run's recipe.yaml is a recipe too: its record of where it came from is left out, so it replays the run.
     values = read_recipe_values(path)
+    source = values.get("recipe_file")
+    values = {k: v for k, v in values.items() if k not in RUN_RECORD_FIELDS}
     overrides = list(overrides or [])
 
     # The method decides which TRL config the other fields belong to; it may itself be overridden.
@@ -302,7 +309,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
             merged[key] = getattr(judge, key, getattr(trl_args, key, None))
     if TASK_PLACEHOLDER in trl_args.output_dir:
         trl_args.output_dir = merged["output_dir"] = trl_args.output_dir.replace(TASK_PLACEHOLDER, "+".join(judge.tasks))
-    return Recipe(judge=judge, trl=trl_args, path=path, values=merged)
+    return Recipe(judge=judge, trl=trl_args, path=path, values=merged, source=source)
 
 
 # `{task}` in output_dir stands for the recipe's tasks (joined by "+"), so that a single-task recipe run with

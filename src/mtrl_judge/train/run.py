@@ -32,6 +32,7 @@ from .callbacks import (
     judge_config_of,
     save_model_dir,
 )
+from .card import RunCardCallback, write_run_card
 from .checkpoints import (
     RECIPE_FILE,
     checkpoints,
@@ -114,6 +115,7 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
     if judge.collapse_alarm:  # right after validation: it reads validation's metrics and adds its own flags
         trainer.callback_handler.callbacks.insert(1, CollapseAlarmCallback(judge, args.output_dir))
     trainer.add_callback(JudgeConfigCallback(judge))
+    trainer.add_callback(RunCardCallback(args.output_dir))
     # transformers prints every log dict to the terminal (PrinterCallback, or ProgressCallback's tqdm.write), which
     # one `disable_tqdm` decides (and transformers' log level flips it). Those dicts belong in metrics.jsonl and the
     # reporters; the terminal gets one bar, unless the recipe itself asks for none (disable_tqdm: true).
@@ -198,8 +200,11 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
         for partial in partial_checkpoints(out) if resume else []:
             shutil.rmtree(partial)  # its steps are redone; left, it would be mistaken for a save of them
         out.mkdir(parents=True, exist_ok=True)
+    # The run's own record of its settings: the recipe with every override, where it came from, on how many processes.
+    run_record = {**recipe.values, "recipe_file": recipe.source or str(recipe.path), "processes": processes}
+    if main:
         with atomic_file(out / RECIPE_FILE) as f:
-            yaml.safe_dump({**recipe.values, "recipe_file": str(recipe.path), "processes": processes}, f, sort_keys=False)
+            yaml.safe_dump(run_record, f, sort_keys=False)
     if processes == 1 and one_process_from_accelerate_cpu():
         logger.warning("accelerate launch --cpu started one process, not several (it needs MPI for that): launch with "
                        "--multi_gpu, or --config_file recipes/accelerate/cpu-2proc.yaml, or torchrun (docs/training.md)")
@@ -223,6 +228,8 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
                 callback.close()
     # every process: the save is collective under ZeRO-3 / FSDP
     save_model_dir(trainer, out / FINAL_DIR, {JUDGE_CONFIG_FILE: judge_config_of(recipe.judge)})
+    if main:
+        write_run_card(out, run_record, trainer.state.global_step, trainer.state.max_steps, finished=True)
     if main and not recipe.judge.keep_checkpoints:
         # Only now: until final/ is written the run may be resumed, which needs these states.
         freed = drop_optimizer_states(out)
