@@ -29,12 +29,12 @@ from mtrl_judge.train.dynamic_sampling import (
 MIXED_TEXT, FLAT_TEXT = "a red circle", "a big blue square on a white background next to a tree"
 
 
-def _rows(kinds):
+def _rows(kinds, flat_task="seetrue"):
     return [
         {
             "prompt": render({"task": "seetrue", "text": MIXED_TEXT if kind == "mixed" else FLAT_TEXT}, "reason"),
             "images": [Image.new("RGB", (64, 64), "red" if kind == "mixed" else "blue")],
-            "task": "seetrue",
+            "task": "seetrue" if kind == "mixed" else flat_task,
             "label": "yes",
             "kind": kind,
         }
@@ -59,9 +59,10 @@ def _trainer(cls, model_dir, tmp_path, kinds, **kwargs):
         disable_tqdm=True, gradient_checkpointing=False, seed=0,
     )  # fmt: skip
     config.update(kwargs.pop("config", {}))
+    rows = _rows(kinds, kwargs.pop("flat_task", "seetrue"))
     return cls(
         model=model, processing_class=processor, reward_funcs=[scripted_reward()], args=GRPOConfig(**config),
-        train_dataset=Dataset.from_list(_rows(kinds)), dynamic_sampling=True, **kwargs,
+        train_dataset=Dataset.from_list(rows), dynamic_sampling=True, **kwargs,
     )  # fmt: skip
 
 
@@ -182,6 +183,18 @@ def test_only_mixed_groups_reach_the_loss(tiny_model_dir, tmp_path, cls):
     assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters()), "no parameter changed"
     if cls is DynamicSamplingSharedGRPOTrainer:
         assert trainer.shared_stats["forward_shared"] == 2 and trainer.shared_stats["forward_parent"] == 0
+
+
+def test_kept_share_is_logged_per_task(tiny_model_dir, tmp_path):
+    """In a multi-task batch the log says which task's groups were kept: here every flat group is imagereward's."""
+    trainer = _trainer(DynamicSamplingSharedGRPOTrainer, tiny_model_dir, tmp_path, ["mixed", "flat"] * 4,
+                       dynamic_sampling_max_tries=3, flat_task="imagereward", config={"max_steps": 3})  # fmt: skip
+    trainer.train()
+    logged = [e for e in trainer.state.log_history if "dynamic_sampling/kept_frac" in e]
+    assert len(logged) == 3 and all(e["dynamic_sampling/kept_frac/seetrue"] == 1 for e in logged)
+    with_flat = [e for e in logged if "dynamic_sampling/kept_frac/imagereward" in e]
+    assert with_flat and all(e["dynamic_sampling/kept_frac/imagereward"] == 0 for e in with_flat)
+    assert all(e["dynamic_sampling/kept_frac"] < 1 for e in with_flat)
 
 
 def test_out_of_tries_fills_the_batch_with_flat_groups(tiny_model_dir, tmp_path):

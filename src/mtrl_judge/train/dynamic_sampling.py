@@ -146,8 +146,9 @@ class DynamicSamplingMixin:
 
     Put it first among the bases: `class T(DynamicSamplingMixin, GRPOTrainer)`. Off (`dynamic_sampling=False`)
     it changes nothing. Logs per generation: `dynamic_sampling/kept_frac` (share of generated groups that
-    were mixed), `dynamic_sampling/tries` (generation rounds) and `dynamic_sampling/filled_frac` (share of
-    the batch filled with flat groups because the tries ran out)."""
+    were mixed), `dynamic_sampling/kept_frac/<task>` (the same per task, over this process's rows: in a multi-task
+    run, which tasks the gradient comes from), `dynamic_sampling/tries` (generation rounds) and
+    `dynamic_sampling/filled_frac` (share of the batch filled with flat groups because the tries ran out)."""
 
     def __init__(self, *args, dynamic_sampling: bool = False, dynamic_sampling_max_tries: int = 10, **kwargs):
         if dynamic_sampling_max_tries < 1:
@@ -209,6 +210,7 @@ class DynamicSamplingMixin:
         kept_parts, flat_parts = [], []
         kept_rows = torch.zeros(processes, dtype=torch.long)  # kept rows so far, per process
         groups_seen = groups_kept = tries = 0
+        task_rows: dict[str, list[int]] = {}  # task -> [rows generated, rows in mixed groups], this process's rows
         batch = inputs
         while True:
             tries += 1
@@ -221,6 +223,11 @@ class DynamicSamplingMixin:
             groups_kept += int((~flat).sum())
             rows = split_pixel_values_by_grid(output)
             local = row_flat[rank].tolist()
+            for row, is_flat in zip(batch, local, strict=True):
+                if isinstance(row, dict) and row.get("task") is not None:
+                    counts = task_rows.setdefault(str(row["task"]), [0, 0])
+                    counts[0] += 1
+                    counts[1] += not is_flat
             kept_parts.append(select_rows(rows, [i for i in range(n) if not local[i]]))
             flat_parts.append(select_rows(rows, [i for i in range(n) if local[i]]))
             # Decided from gathered numbers only: every process leaves the loop after the same round.
@@ -247,6 +254,8 @@ class DynamicSamplingMixin:
         metrics["dynamic_sampling/kept_frac"].append(groups_kept / groups_seen)
         metrics["dynamic_sampling/tries"].append(float(tries))
         metrics["dynamic_sampling/filled_frac"].append(filled)
+        for task, (generated, kept) in task_rows.items():  # which tasks the step's gradient comes from (multi-task runs)
+            metrics[f"dynamic_sampling/kept_frac/{task}"].append(kept / generated)
         if filled:
             logger.debug("dynamic sampling: %d tries left %.0f%% of the batch to flat groups", tries, 100 * filled)
         return merged
