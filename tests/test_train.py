@@ -252,6 +252,11 @@ def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, 
     assert "| tasks | seetrue, agin-tech |" in card and "step 2 of 2, finished" in card and "--resume" not in card
     assert f"`best/`, step {best['step']}: validation mean macro-F1 {best['val/mean_macro_f1']:.3f}" in card
     assert f"mtrl-judge judge --model {out / BEST_DIR} --task seetrue" in card and "huggingface" not in card.lower()
+    checks = [r for r in rows if "val/mean_macro_f1" in r]
+    progress = card.split("## Training so far")[1].split("Files:")[0]
+    table = [line.split(" | ")[:2] for line in progress.splitlines() if line[:3].strip("| ").isdigit()]
+    assert table == [[f"| {r['step']}", f"{r['val/mean_macro_f1']:.3f}"] for r in checks]
+    assert ("Sampled completions, by quarter of the 2 steps so far" in card) == (method == "grpo")
     # Every checkpoint says how it is meant to be asked; loading one without a style uses the recorded one.
     style = "direct" if method == "sft" else "reason"
     for folder in (out / BEST_DIR, out / FINAL_DIR, out / "checkpoint-1", out / "checkpoint-2"):

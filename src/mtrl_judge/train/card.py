@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 from ..errors import JudgeError
 from ..io import atomic_file
 from ..tasks import get_task
+from .callbacks import METRICS_FILE
 from .checkpoints import RECIPE_FILE
 
 CARD_FILE = "README.md"
@@ -40,6 +41,42 @@ def _best_line(out: Path) -> str:
     if values.get("val/mean_roc_auc") is not None:
         line += f", ROC-AUC {values['val/mean_roc_auc']:.3f}"
     return line
+
+
+def _quarters(rows: list[dict], key: str) -> str | None:
+    """The mean of `key` over each quarter of the logged steps ("0.51 / 0.52 / 0.67 / 0.88"), or None if never logged."""
+    values = [r[key] for r in rows if isinstance(r.get(key), int | float)]
+    if not values:
+        return None
+    n = len(values)
+    parts = [values[i * n // 4 : (i + 1) * n // 4] or values[i * n // 4 : i * n // 4 + 1] for i in range(4)]
+    return " / ".join(f"{sum(p) / len(p):.2f}" for p in parts if p)
+
+
+def _progress_section(out: Path) -> str:
+    """Validation at every check, and for GRPO how the sampled completions went, from metrics.jsonl: the numbers
+    that show a judge learning, or settling on one answer, while the run goes on."""
+    path = out / METRICS_FILE
+    if not path.is_file():
+        return ""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = []
+    checks = [r for r in rows if "val/mean_macro_f1" in r]
+    if checks:
+        lines += ["| step | validation mean macro-F1 | mean ROC-AUC | largest share of one answer (any task) |",
+                  "|---|---|---|---|"]
+        for r in checks:
+            auc = r.get("val/mean_roc_auc")
+            shares = [v for k, v in r.items() if "/answer_share/" in k and isinstance(v, int | float)]
+            auc_text = "-" if auc is None else f"{auc:.3f}"
+            share_text = f"{max(shares):.2f}" if shares else "-"
+            lines.append(f"| {r.get('step')} | {r['val/mean_macro_f1']:.3f} | {auc_text} | {share_text} |")
+    trained = [r for r in rows if "loss" in r]
+    accuracy, flat = _quarters(trained, "rewards/accuracy/mean"), _quarters(trained, "frac_reward_zero_std")
+    if accuracy and flat:
+        lines += ["", f"Sampled completions, by quarter of the {len(trained)} steps so far: accuracy {accuracy}; share of "
+                  f"groups whose completions all got the same reward (no gradient) {flat}."]
+    return "## Training so far\n\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
 def run_card(out: Path, values: dict, step: int, max_steps: int, finished: bool) -> str:
@@ -74,9 +111,9 @@ def run_card(out: Path, values: dict, step: int, max_steps: int, finished: bool)
 |---|---|
 {table}
 
-Files: `metrics.jsonl` (every logged value, validation included), `alarms.jsonl` (collapse warnings), `best/` (the
-checkpoint validation picked, with `score.json`), `final/` (the last step), `checkpoint-N/` (resume points). Each model
-folder carries `judge_config.json`, so it judges with the prompt style it was trained with.
+{_progress_section(out)}Files: `metrics.jsonl` (every logged value, validation included), `alarms.jsonl` (collapse
+warnings), `best/` (the checkpoint validation picked, with `score.json`), `final/` (the last step), `checkpoint-N/`
+(resume points). Each model folder carries `judge_config.json`, so it judges with the prompt style it was trained with.
 
 ## Use it
 
