@@ -17,9 +17,11 @@ v3 must find the asked shape inside the description and copy the words *before* 
 come first); scan copies the description forward, the pattern small transformers learn first (induction),
 and compares each group with the question where it stands. Printed per format: answer accuracy on fresh
 questions, the share of "yes" answers beside the share of "yes" truths, and the share of reasoning texts
-exactly right:
+exactly right. `--kind count` or `--kind statement` asks the other questions whose chains corpus versions 3 and 4
+change instead (each format then takes that question's chain from its corpus version; statement scans run to 121
+tokens, so they cost more per example):
 
-    .venv/bin/python benchmarks/chain_learnability.py [--formats direct,v2,v3,scan] [--steps 300] [--json]
+    .venv/bin/python benchmarks/chain_learnability.py [--kind exists] [--formats direct,v2,v3,scan] [--steps 300] [--json]
 """
 
 from __future__ import annotations
@@ -33,18 +35,19 @@ import numpy as np
 import torch
 
 from mtrl_judge.backbone import load_backbone
-from mtrl_judge.pretrain.corpus import draw_example
+from mtrl_judge.pretrain.corpus import count_word, draw_example
 from mtrl_judge.prompts import parse_verdict
 
 logger = logging.getLogger("chain_learnability")
 FORMATS = ("direct", "v2", "v3", "scan")
+KINDS = ("exists", "count", "statement")  # the questions whose reasoning corpus versions 3 and 4 change
 CORPUS_VERSION = {"v2": 2, "v3": 3, "scan": 4}  # the corpus version whose reasoning each format takes
 
 
-def example(rng: np.random.Generator, fmt: str) -> tuple[str, str, str]:
-    """(prompt, target, answer) of one presence question on a fresh corpus scene, reasoning in format `fmt`."""
+def example(rng: np.random.Generator, fmt: str, kind: str = "exists") -> tuple[str, str, str]:
+    """(prompt, target, answer) of one question of `kind` on a fresh corpus scene, reasoning in format `fmt`."""
     # Every corpus version draws the same scene and question from the same rng; only the reasoning after the sky differs.
-    ex = draw_example(rng, "exists", version=CORPUS_VERSION.get(fmt, 2))  # "<description>. The sky is ... over .... <focus>"
+    ex = draw_example(rng, kind, version=CORPUS_VERSION.get(fmt, 2))  # "<description>. The sky is ... over .... <focus>"
     sky_at = ex.reasoning.index(" The sky is ")
     scene_end = ex.reasoning.index(".", sky_at + 1) + 1
     described, focus = ex.reasoning[:scene_end], ex.reasoning[scene_end:].strip()
@@ -71,7 +74,7 @@ def batches(tokenizer, rows: list[tuple[str, str, str]]) -> dict:
     }
 
 
-def evaluate(model, tokenizer, rows: list[tuple[str, str, str]], batch_size: int = 50) -> dict:
+def evaluate(model, tokenizer, rows: list[tuple[str, str, str]], choices: list[str], batch_size: int = 50) -> dict:
     """Greedy answers to fresh questions: accuracy, yes answered / yes true, reasoning exactly right."""
     right = said_yes = exact = 0
     tokenizer.padding_side = "left"
@@ -79,10 +82,10 @@ def evaluate(model, tokenizer, rows: list[tuple[str, str, str]], batch_size: int
         chunk = rows[start : start + batch_size]
         enc = tokenizer([p for p, _, _ in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=96, do_sample=False)
+            out = model.generate(**enc, max_new_tokens=160, do_sample=False)
         texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         for (_, target, answer), text in zip(chunk, texts, strict=True):
-            verdict = parse_verdict(text, ["yes", "no"])
+            verdict = parse_verdict(text, choices)
             right += verdict == answer
             said_yes += verdict == "yes"
             exact += text.strip() == target.strip()
@@ -92,19 +95,20 @@ def evaluate(model, tokenizer, rows: list[tuple[str, str, str]], batch_size: int
             "sample": texts[0]}
 
 
-def run(fmt: str, model_dir: str, steps: int, batch_size: int, lr: float, n_eval: int, seed: int) -> dict:
+def run(fmt: str, model_dir: str, steps: int, batch_size: int, lr: float, n_eval: int, seed: int, kind: str = "exists") -> dict:
     model, processor = load_backbone(model_dir, device="cpu", dtype="auto")
     tokenizer = processor.tokenizer
     torch.manual_seed(seed)
     train_rng, eval_rng = np.random.default_rng(seed), np.random.default_rng(seed + 10_000)
-    held_out = [example(eval_rng, fmt) for _ in range(n_eval)]
-    before = evaluate(model, tokenizer, held_out)
+    held_out = [example(eval_rng, fmt, kind) for _ in range(n_eval)]
+    choices = ["yes", "no"] if kind in ("exists", "statement") else [count_word(n) for n in range(20)]
+    before = evaluate(model, tokenizer, held_out, choices)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
     model.train()
     started, losses = time.perf_counter(), []
     for step in range(steps):
-        batch = batches(tokenizer, [example(train_rng, fmt) for _ in range(batch_size)])
+        batch = batches(tokenizer, [example(train_rng, fmt, kind) for _ in range(batch_size)])
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -115,15 +119,16 @@ def run(fmt: str, model_dir: str, steps: int, batch_size: int, lr: float, n_eval
         if (step + 1) % 50 == 0:
             logger.info("%s step %d loss %.4f (%.0f s)", fmt, step + 1, np.mean(losses[-50:]), time.perf_counter() - started)
     model.eval()
-    after = evaluate(model, tokenizer, held_out)
+    after = evaluate(model, tokenizer, held_out, choices)
     minutes = round((time.perf_counter() - started) / 60, 1)
-    return {"format": fmt, "steps": steps, "examples": steps * batch_size, "minutes": minutes,
+    return {"kind": kind, "format": fmt, "steps": steps, "examples": steps * batch_size, "minutes": minutes,
             "final_loss": round(float(np.mean(losses[-50:])), 4), "before": before, "after": after}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/base-small-p8")
+    parser.add_argument("--kind", choices=KINDS, default="exists", help="which corpus question to learn to check")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated, from {', '.join(FORMATS)}")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -137,7 +142,7 @@ def main() -> None:
         parser.error(f"--formats: unknown {', '.join(sorted(set(formats) - set(FORMATS)))}; choose from {', '.join(FORMATS)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for fmt in formats:
-        result = run(fmt, args.model, args.steps, args.batch_size, args.learning_rate, args.n_eval, args.seed)
+        result = run(fmt, args.model, args.steps, args.batch_size, args.learning_rate, args.n_eval, args.seed, args.kind)
         if args.json:
             print(json.dumps(result), flush=True)
             continue
