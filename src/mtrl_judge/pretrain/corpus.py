@@ -78,7 +78,7 @@ def count_word(n: int) -> str:
 
 def plural(n: int, colour: str, shape: str) -> str:
     noun = shape if n == 1 else nouns(shape)
-    det = ("an" if colour[0] in "aeiou" else "a") if n == 1 else NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
+    det = ("an" if colour[0] in "aeiou" else "a") if n == 1 else count_word(n)
     return f"{det} {colour} {noun}"
 
 
@@ -216,7 +216,7 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
             colour, shape = random_distractors(rng, claim, 1)[0]
         n = len(_members(scene, colour, shape))
         question = f"How many {colour} {shape if shape != 'cross' else 'cross'}{'es' if shape == 'cross' else 's'} are there?"
-        answer = NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else str(n)
+        answer = count_word(n)
         focus = f"Counting the {colour} {shape}s gives {answer}."
         if version == 3:
             focus = f"The {nouns(shape)}: {of_shape(scene, shape)}. Counting the {colour} ones gives {answer}."
