@@ -148,7 +148,8 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
               "--val_max_examples", str(budget.val_max_examples),
               "--save_steps", str(max(budget.val_every, 10)), "--report_to", "none"]
     sft = ["--per_device_train_batch_size", str(budget.per_device_train_batch_size)]
-    grpo = ["--per_device_train_batch_size", str(budget.grpo_prompts_per_step * budget.num_generations),
+    # prompts_per_step: the recipe's own conversion into TRL's completions per device (and per process, if several)
+    grpo = ["--prompts_per_step", str(budget.grpo_prompts_per_step),
             "--num_generations", str(budget.num_generations), "--learning_rate", str(budget.grpo_learning_rate),
             "--max_completion_length", str(budget.max_completion_length),
             "--val_max_new_tokens", str(budget.max_completion_length)]

@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 from ..errors import JudgeError
 from ..io import atomic_file
 from ..tasks import get_task
-from .callbacks import METRICS_FILE
+from .callbacks import BEST_DIR, FINAL_DIR, METRICS_FILE, SCORE_FILE
 from .checkpoints import RECIPE_FILE
 
 CARD_FILE = "README.md"
@@ -29,7 +29,7 @@ STYLE_WORDS = {"reason": "reason first (`<think>...</think>`), then answer (`<an
 
 def _best_line(out: Path) -> str:
     """The best checkpoint as validation picked it (best/score.json), or why there is none yet."""
-    score = out / "best" / "score.json"
+    score = out / BEST_DIR / SCORE_FILE
     if not score.is_file():
         return "none yet (best/ is written at the first validation that improves on the last)"
     values = json.loads(score.read_text())
@@ -49,7 +49,7 @@ def _quarters(rows: list[dict], key: str) -> str | None:
     if not values:
         return None
     n = len(values)
-    parts = [values[i * n // 4 : (i + 1) * n // 4] or values[i * n // 4 : i * n // 4 + 1] for i in range(4)]
+    parts = [values[i * n // 4 : (i + 1) * n // 4] for i in range(4)]  # fewer than 4 steps: fewer parts
     return " / ".join(f"{sum(p) / len(p):.2f}" for p in parts if p)
 
 
@@ -82,7 +82,7 @@ def _progress_section(out: Path) -> str:
 def run_card(out: Path, values: dict, step: int, max_steps: int, finished: bool) -> str:
     """The card's markdown for the run in `out` trained with recipe `values` (recipe.yaml), at `step` of `max_steps`."""
     tasks = list(values.get("tasks") or [])
-    recipe = values.get("recipe_file") or str(out / "recipe.yaml")
+    recipe = values.get("recipe_file") or str(out / RECIPE_FILE)
     first_task = tasks[0] if tasks else "seetrue"
     progress = f"step {step} of {max_steps}" + (", finished (`final/`)" if finished else ", unfinished")
     rows = [
@@ -96,7 +96,7 @@ def run_card(out: Path, values: dict, step: int, max_steps: int, finished: bool)
         ("best checkpoint", _best_line(out)),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    judge = out / "best" if (out / "best").is_dir() else out / "final"
+    judge = out / BEST_DIR if (out / BEST_DIR).is_dir() else out / FINAL_DIR
     data = values.get("data")
     try:
         text = ' --text "what the image should show"' if get_task(first_task).uses_text else ""
