@@ -21,6 +21,8 @@ split is never read: defaults are chosen here, test is reported once by `mtrl-ju
         --val-max-new-tokens 64 --out runs/grpo-levers-s1
     .venv/bin/python benchmarks/grpo_levers.py --only 16x4-lr1e-4 --steps 150 --val-every 50 --val-examples 48 \
         --val-max-new-tokens 64
+    .venv/bin/python benchmarks/grpo_levers.py --only nattech-16x4,nattech-32x4,nattech-32x4-kl0.04 --steps 150 \
+        --val-every 30 --val-max-new-tokens 64
 
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
 so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
@@ -77,6 +79,14 @@ SETTINGS: dict[str, list[str]] = {
     "nat-16x4-lr3e-4": ["--tasks", "agin-nat", "--learning_rate", "3e-4", "--prompts_per_step", "16", "--num_generations", "4"],
     # The same on all six tasks (MT-RL-Judge).
     "16x4-lr1e-4": ["--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4"],
+    # Two tasks RL-Single learned (agin-nat, agin-tech) trained together: 8 prompts per task a step (16 x 4), or as many
+    # per task as RL-Single's 16 (32 x 4), the latter with and without a KL term to the base.
+    "nattech-16x4": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "16",
+                     "--num_generations", "4"],
+    "nattech-32x4": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
+                     "--num_generations", "4"],
+    "nattech-32x4-kl0.04": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
+                            "--num_generations", "4", "--beta", "0.04"],
 }
 
 

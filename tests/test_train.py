@@ -75,6 +75,7 @@ def recipe_file(tmp_path, tiny_model_dir, tiny_data_dir):
     [
         ({"tasks": ["seetrue", "nope"]}, [], "field 'tasks': unknown task 'nope'"),
         ({"tasks": []}, [], "field 'tasks' is empty"),
+        ({}, ["--tasks", "seetrue,agin-nat"], "separate tasks with spaces"),
         ({"reward_weights": [1.0, 0.5, 0.2]}, [], "field 'reward_weights' has 3 value"),
         ({"per_device_train_batch_size": 6}, [], "divisible by num_generations"),
         ({"mixture": "weighted", "task_weights": [1.0]}, [], "field 'task_weights' needs one weight per task"),

@@ -43,7 +43,7 @@ from .checkpoints import (
     partial_checkpoints,
     remove_temporary,
 )
-from .config import Recipe, check_inputs
+from .config import Recipe, check_inputs, run_record
 from .data import build_mixture, to_grpo, to_sft
 from .dynamic_sampling import DynamicSamplingGRPOTrainer, DynamicSamplingSharedGRPOTrainer
 from .fast_grpo import GroupSharedGRPOTrainer, shared_prompt_supported
@@ -200,11 +200,10 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
         for partial in partial_checkpoints(out) if resume else []:
             shutil.rmtree(partial)  # its steps are redone; left, it would be mistaken for a save of them
         out.mkdir(parents=True, exist_ok=True)
-    # The run's own record of its settings: the recipe with every override, where it came from, on how many processes.
-    run_record = {**recipe.values, "recipe_file": recipe.source or str(recipe.path), "processes": processes}
+    record = run_record(recipe, processes)
     if main:
         with atomic_file(out / RECIPE_FILE) as f:
-            yaml.safe_dump(run_record, f, sort_keys=False)
+            yaml.safe_dump(record, f, sort_keys=False)
     if processes == 1 and one_process_from_accelerate_cpu():
         logger.warning("accelerate launch --cpu started one process, not several (it needs MPI for that): launch with "
                        "--multi_gpu, or --config_file recipes/accelerate/cpu-2proc.yaml, or torchrun (docs/training.md)")
@@ -229,7 +228,7 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     # every process: the save is collective under ZeRO-3 / FSDP
     save_model_dir(trainer, out / FINAL_DIR, {JUDGE_CONFIG_FILE: judge_config_of(recipe.judge)})
     if main:
-        write_run_card(out, run_record, trainer.state.global_step, trainer.state.max_steps, finished=True)
+        write_run_card(out, record, trainer.state.global_step, trainer.state.max_steps, finished=True)
     if main and not recipe.judge.keep_checkpoints:
         # Only now: until final/ is written the run may be resumed, which needs these states.
         freed = drop_optimizer_states(out)
