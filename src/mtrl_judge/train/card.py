@@ -18,7 +18,7 @@ from ..errors import JudgeError
 from ..io import atomic_file
 from ..tasks import get_task
 from .callbacks import BEST_DIR, FINAL_DIR, METRICS_FILE, SCORE_FILE
-from .checkpoints import RECIPE_FILE
+from .checkpoints import RECIPE_FILE, SOURCE_KEY
 
 CARD_FILE = "README.md"
 METHOD_WORDS = {"grpo": "GRPO (group-relative policy optimisation, TRL's GRPOTrainer)",
@@ -82,7 +82,7 @@ def _progress_section(out: Path) -> str:
 def run_card(out: Path, values: dict, step: int, max_steps: int, finished: bool) -> str:
     """The card's markdown for the run in `out` trained with recipe `values` (recipe.yaml), at `step` of `max_steps`."""
     tasks = list(values.get("tasks") or [])
-    recipe = values.get("recipe_file") or str(out / RECIPE_FILE)
+    recipe = values.get(SOURCE_KEY) or str(out / RECIPE_FILE)
     first_task = tasks[0] if tasks else "seetrue"
     progress = f"step {step} of {max_steps}" + (", finished (`final/`)" if finished else ", unfinished")
     rows = [

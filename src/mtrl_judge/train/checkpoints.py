@@ -1,7 +1,7 @@
 """The output folder of a training run: is it ours, which checkpoint to resume, leftovers, slimming.
 
 - A folder is *a run of ours* when it holds the `recipe.yaml` that `train` writes at the start of every
-  run (a mapping with our `recipe_file` key). Only such a folder is ever deleted (`--overwrite`).
+  run (a mapping with our SOURCE_KEY, `recipe_file`). Only such a folder is ever deleted (`--overwrite`).
 - A checkpoint-N is *complete* when it holds weights and a readable trainer_state.json. transformers writes
   trainer_state.json last, so a save killed part-way leaves a folder without it (or with half of it):
   `--resume` skips such a folder for the newest complete one.
@@ -26,6 +26,7 @@ from ..io import TEMPORARY_NAME
 logger = logging.getLogger(__name__)
 
 RECIPE_FILE = "recipe.yaml"
+SOURCE_KEY = "recipe_file"  # the key of recipe.yaml that names the recipe file a run came from; only our runs have it
 TRAINER_STATE = "trainer_state.json"
 # transformers' and PEFT's weight files (single file, or the index of a sharded save).
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
@@ -43,7 +44,7 @@ def is_our_run(folder: Path) -> bool:
         recipe = yaml.safe_load((folder / RECIPE_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
-    return isinstance(recipe, dict) and "recipe_file" in recipe
+    return isinstance(recipe, dict) and SOURCE_KEY in recipe
 
 
 def checkpoints(folder: Path) -> list[Path]:

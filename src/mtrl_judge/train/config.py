@@ -23,6 +23,7 @@ from trl import GRPOConfig, SFTConfig
 from ..errors import JudgeError
 from ..rewards import REWARDS
 from ..tasks import PAPER_TASKS, get_task, read_yaml, register_tasks_from_yaml
+from .checkpoints import SOURCE_KEY
 
 METHODS = {"sft": SFTConfig, "grpo": GRPOConfig}
 MIXTURES = ("balanced", "proportional", "weighted")
@@ -230,13 +231,13 @@ def read_recipe_values(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     return {**read_recipe_values(base_path, (*_seen, path.resolve())), **values}
 
 
-RUN_RECORD_FIELDS = ("recipe_file", "processes")  # what `train` adds to the recipe it saves in the run folder
+RUN_RECORD_FIELDS = (SOURCE_KEY, "processes")  # what `train` adds to the recipe it saves in the run folder
 
 
 def run_record(recipe: Recipe, processes: int) -> dict:
     """The run's own record of its settings (its recipe.yaml): the recipe with every override, the recipe file it
     came from, and on how many processes it ran. `load_recipe` leaves RUN_RECORD_FIELDS out, so it replays the run."""
-    return {**recipe.values, "recipe_file": recipe.source or str(recipe.path), "processes": processes}
+    return {**recipe.values, SOURCE_KEY: recipe.source or str(recipe.path), "processes": processes}
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run: bool = False) -> Recipe:
@@ -255,7 +256,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
             path = shipped
     # A run's recipe.yaml is a recipe too: its record of where it came from is left out, so it replays the run.
     values = read_recipe_values(path)
-    source = values.get("recipe_file")
+    source = values.get(SOURCE_KEY)
     values = {k: v for k, v in values.items() if k not in RUN_RECORD_FIELDS}
     overrides = list(overrides or [])
 
