@@ -32,9 +32,11 @@ def _rows(n=4):
     ]
 
 
-def _trainer(model_dir, tmp_path, **config):
+def _trainer(model_dir, tmp_path, reward_funcs=None, **config):
     model, processor = load_backbone(model_dir)
     funcs, weights = [get_reward("format"), get_reward("accuracy")], paper_reward_weights(0.2)
+    if reward_funcs is not None:
+        funcs, weights = reward_funcs, None
     defaults = dict(
         output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, per_device_train_batch_size=8, num_generations=4,
         max_completion_length=8, max_steps=1, report_to=[], reward_weights=weights, save_strategy="no", disable_tqdm=True,
@@ -196,6 +198,26 @@ def test_two_step_training_run(tiny_model_dir, tmp_path):
     assert trainer.shared_stats["generate_shared"] == 2
     assert trainer.shared_stats["forward_shared"] == 2
     assert trainer.shared_stats["generate_parent"] == trainer.shared_stats["forward_parent"] == 0
+
+
+def test_kl_term_runs_the_reference_through_the_shared_forward(tiny_model_dir, tmp_path):
+    """beta > 0 (the recipes' KL to the base): the reference model's log-probs come from the shared forward too, and
+    the logged KL is 0 while the policy is the reference and positive once a step has moved it."""
+    rng = random.Random(0)
+
+    def noise(completions, **kwargs):  # varied rewards, so that the first step has a gradient to take
+        return [rng.random() for _ in completions]
+
+    trainer = _trainer(tiny_model_dir, tmp_path, reward_funcs=[noise], beta=0.04, max_steps=2, logging_steps=1,
+                       learning_rate=1e-2)
+    assert trainer.ref_model is not None
+    trainer.train()
+    kl = [entry["kl"] for entry in trainer.state.log_history if "kl" in entry]
+    assert len(kl) == 2
+    assert kl[0] == pytest.approx(0.0, abs=1e-6)
+    assert kl[1] > 1e-6
+    # Per step one forward of the policy (the loss) and one of the reference, both shared.
+    assert trainer.shared_stats["forward_shared"] == 4 and trainer.shared_stats["forward_parent"] == 0
 
 
 @pytest.mark.parametrize("version, supported", [("1.16.0", True), ("1.16.3", True), ("1.16.0.dev0", True),

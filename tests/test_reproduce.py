@@ -49,6 +49,7 @@ def test_training_stages_get_the_budgets_batch_and_grpo_settings(tmp_path, budge
     assert sft.per_device_train_batch_size == b.per_device_train_batch_size
     assert grpo.per_device_train_batch_size == b.grpo_prompts_per_step * b.num_generations
     assert grpo.num_generations == b.num_generations and grpo.learning_rate == b.grpo_learning_rate
+    assert grpo.beta == b.grpo_beta
 
 
 @pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default

@@ -25,6 +25,7 @@ class Budget:
     grpo_prompts_per_step: int = 2
     num_generations: int = 8
     grpo_learning_rate: float = 3e-5
+    grpo_beta: float = 0.0  # KL to the base; 0: no reference model
     max_completion_length: int = 64
     val_every: int = 50
     val_max_examples: int = 64
@@ -41,17 +42,19 @@ BUDGETS: dict[str, Budget] = {
         val_max_examples=4, eval_max_examples=6, eval_max_new_tokens=8, eval_batch_size=8,
     ),
     # Sized for a judge to learn what it can see: 61 minutes on 2 idle cores with the small-p8 base (docs/reproduce.md
-    # says where the minutes go; the 20-minute target of the v1 world's demo no longer holds).
+    # says where the minutes go; the 20-minute target of the v1 world's demo no longer holds). Its GRPO keeps the
+    # settings of the committed demo report (2 prompts x 8, lr 3e-5, no KL term), which did not learn.
     "demo": Budget(
         name="demo", sft_steps=250, sft_single_steps=60, grpo_steps=250, rl_single_steps=50, val_every=50, val_max_examples=48,
         eval_max_examples=160, eval_max_new_tokens=80,
     ),
     # GRPO as the recipes since 2026-11-23: 16 prompts x 4 at lr 1e-4, the setting that learned AGIN-Nat from the base
-    # in 150 RL-Single steps (docs/training.md); MT-RL-Judge gets as many prompts per task (6 x 150 steps). About 6.5
+    # in 150 RL-Single steps (docs/training.md), with the recipes' KL term (beta 0.04, which kept multi-task runs out of
+    # the all-groups-flat state); MT-RL-Judge gets as many prompts per task (6 x 150 steps). About 6.5
     # hours on 2 cores by the stage weights (not yet run on world v2); `--device cuda` for a GPU.
     "full": Budget(
         name="full", sft_steps=1500, sft_single_steps=400, grpo_steps=900, rl_single_steps=150, val_every=100,
         val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96, grpo_prompts_per_step=16, num_generations=4,
-        grpo_learning_rate=1e-4,
+        grpo_learning_rate=1e-4, grpo_beta=0.04,
     ),
 }

@@ -151,6 +151,7 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
     # prompts_per_step: the recipe's own conversion into TRL's completions per device (and per process, if several)
     grpo = ["--prompts_per_step", str(budget.grpo_prompts_per_step),
             "--num_generations", str(budget.num_generations), "--learning_rate", str(budget.grpo_learning_rate),
+            "--beta", str(budget.grpo_beta),
             "--max_completion_length", str(budget.max_completion_length),
             "--val_max_new_tokens", str(budget.max_completion_length)]
     runs: dict[str, tuple[str, list[str]]] = {}  # run -> (method, tasks); each method's recipe sets its prompt style
@@ -303,7 +304,7 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
               f"Steps: SFT-Single {budget.sft_single_steps}/task, "
               f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}; "
               f"a GRPO step {budget.grpo_prompts_per_step} prompts x {budget.num_generations} completions at lr "
-              f"{budget.grpo_learning_rate:g}. "
+              f"{budget.grpo_learning_rate:g}, KL beta {budget.grpo_beta:g}. "
               f"Test examples per task: {budget.eval_max_examples or 'all'}. "
               f"Device: {torch_device}, {dtype_name(torch_dtype)}. "
               + _wall_time_text(times, [s.name for s in stages.stages], time.perf_counter() - started))
