@@ -23,6 +23,10 @@ split is never read: defaults are chosen here, test is reported once by `mtrl-ju
         --val-max-new-tokens 64
     .venv/bin/python benchmarks/grpo_levers.py --only nattech-16x4,nattech-32x4,nattech-32x4-kl0.04 --steps 150 \
         --val-every 30 --val-max-new-tokens 64
+    .venv/bin/python benchmarks/grpo_levers.py --only 16x4-kl0.04 --steps 400 --val-every 50 --val-examples 48 \
+        --val-max-new-tokens 64 --world runs/demo-v2/world
+    .venv/bin/python benchmarks/grpo_levers.py --only 32x4-kl0.04 --steps 200 --val-every 50 --val-examples 48 \
+        --val-max-new-tokens 64 --world runs/demo-v2/world
 
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
 so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
@@ -40,10 +44,13 @@ from pathlib import Path
 from mtrl_judge.io import write_json
 from mtrl_judge.recipes import recipe_file
 
-# name -> recipe overrides; the recipe's own values otherwise (beta 0, scale_rewards group, temperature 1.0, dynamic
-# sampling, labels balanced, clip-higher 0.28). The first settings vary the recipe's former GRPO batch and learning
-# rate (2 prompts x 8 completions, lr 3e-5; 16 x 4 at lr 1e-4 since 2026-11-23), so they spell those out.
+# name -> recipe overrides; the recipe's own values otherwise (scale_rewards group, temperature 1.0, dynamic sampling,
+# labels balanced, clip-higher 0.28). The first settings vary the recipe's former GRPO batch and learning rate
+# (2 prompts x 8 completions, lr 3e-5; 16 x 4 at lr 1e-4 since 2026-11-23), so they spell those out. Every setting
+# but "recipe" was measured without a KL term (the recipe's beta before 0.04), so FORMER_KL pins beta 0 before a
+# setting's own overrides, which win.
 FORMER_BATCH = ["--per_device_train_batch_size", "16", "--num_generations", "8"]
+FORMER_KL = ["--beta", "0"]
 SETTINGS: dict[str, list[str]] = {
     "recipe": [],
     "former-recipe": [*FORMER_BATCH, "--learning_rate", "3e-5"],
@@ -87,6 +94,9 @@ SETTINGS: dict[str, list[str]] = {
                      "--num_generations", "4"],
     "nattech-32x4-kl0.04": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
                             "--num_generations", "4", "--beta", "0.04"],
+    # All six tasks with the KL term: the recipe since 2026-11-23 (16 x 4), and twice the prompts per step.
+    "16x4-kl0.04": ["--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4", "--beta", "0.04"],
+    "32x4-kl0.04": ["--learning_rate", "1e-4", "--prompts_per_step", "32", "--num_generations", "4", "--beta", "0.04"],
 }
 
 
@@ -138,7 +148,8 @@ def main() -> None:
         command = [sys.executable, "-m", "mtrl_judge.cli", "train", str(recipe_file("cpu/mt-rl-judge.yaml")),
                    "--model", str(args.base), "--data", str(args.world), "--output_dir", str(run), "--max_steps", str(args.steps),
                    "--val_every", str(args.val_every), "--val_max_examples", str(args.val_examples),
-                   "--save_steps", str(args.val_every), "--report_to", "none", "--seed", str(args.seed), *SETTINGS[name]]
+                   "--save_steps", str(args.val_every), "--report_to", "none", "--seed", str(args.seed),
+                   *([] if name == "recipe" else FORMER_KL), *SETTINGS[name]]
         if args.val_max_new_tokens:
             command += ["--val_max_new_tokens", str(args.val_max_new_tokens)]
         command.append("--resume" if (run / "metrics.jsonl").is_file() else "--overwrite")
