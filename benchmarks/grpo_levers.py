@@ -23,11 +23,15 @@ split is never read: defaults are chosen here, test is reported once by `mtrl-ju
         --val-max-new-tokens 64
     .venv/bin/python benchmarks/grpo_levers.py --only nattech-16x4,nattech-32x4,nattech-32x4-kl0.04 --steps 150 \
         --val-every 30 --val-max-new-tokens 64
+    .venv/bin/python benchmarks/grpo_levers.py --only nattech-32x4-kl0.01,nattech-32x4-kl0.04-drgrpo,\
+nattech-32x4-kl0.04-eps0.2,nattech-32x4-kl0.04-warmup10,nattech-16x8-kl0.04 --steps 120 --val-every 30 \
+        --val-max-new-tokens 64 --world runs/demo-v2/world   # not yet run (2026-11-23); minutes each on a GPU
     .venv/bin/python benchmarks/grpo_levers.py --only 16x4-kl0.04 --steps 400 --val-every 50 --val-examples 48 \
         --val-max-new-tokens 64 --world runs/demo-v2/world
     .venv/bin/python benchmarks/grpo_levers.py --only 32x4-kl0.04 --steps 200 --val-every 50 --val-examples 48 \
         --val-max-new-tokens 64 --world runs/demo-v2/world
 
+Other options are passed to every `mtrl-judge train` as recipe overrides (on a GPU: `--use_cpu false --bf16 true`).
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
 so a killed sweep continues where it stopped. Results: OUT/results.json and the table on stdout.
 """
@@ -51,6 +55,8 @@ from mtrl_judge.recipes import recipe_file
 # setting's own overrides, which win.
 FORMER_BATCH = ["--per_device_train_batch_size", "16", "--num_generations", "8"]
 FORMER_KL = ["--beta", "0"]
+NATTECH_32X4 = ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
+                "--num_generations", "4"]
 SETTINGS: dict[str, list[str]] = {
     "recipe": [],
     "former-recipe": [*FORMER_BATCH, "--learning_rate", "3e-5"],
@@ -94,6 +100,14 @@ SETTINGS: dict[str, list[str]] = {
                      "--num_generations", "4"],
     "nattech-32x4-kl0.04": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
                             "--num_generations", "4", "--beta", "0.04"],
+    # The other standard levers, one at a time, on the two-task run that learns within 120 steps (nattech-32x4-kl0.04):
+    # EasyR1's KL coefficient, Dr. GRPO's unscaled advantages, no clip-higher, a warmup, and groups of 8 (same completions).
+    "nattech-32x4-kl0.01": [*NATTECH_32X4, "--beta", "0.01"],
+    "nattech-32x4-kl0.04-drgrpo": [*NATTECH_32X4, "--beta", "0.04", "--scale_rewards", "none"],
+    "nattech-32x4-kl0.04-eps0.2": [*NATTECH_32X4, "--beta", "0.04", "--epsilon_high", "0.2"],
+    "nattech-32x4-kl0.04-warmup10": [*NATTECH_32X4, "--beta", "0.04", "--warmup_steps", "10"],
+    "nattech-16x8-kl0.04": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "16",
+                            "--num_generations", "8", "--beta", "0.04"],
     # All six tasks with the KL term: the recipe since 2026-11-23 (16 x 4), and twice the prompts per step.
     "16x4-kl0.04": ["--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4", "--beta", "0.04"],
     "32x4-kl0.04": ["--learning_rate", "1e-4", "--prompts_per_step", "32", "--num_generations", "4", "--beta", "0.04"],
@@ -134,7 +148,8 @@ def main() -> None:
                         help="validation generation budget (default: the recipe's); 64 in the runs of 2026-11-23")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated setting names (default: all)")
-    args = parser.parse_args()
+    # Anything else goes to every `mtrl-judge train` as a recipe override, e.g. on a GPU: --use_cpu false --bf16 true
+    args, passthrough = parser.parse_known_args()
     names = [n for n in args.only.split(",") if n] or list(SETTINGS)
     unknown = sorted(set(names) - set(SETTINGS))
     if unknown:
@@ -149,7 +164,7 @@ def main() -> None:
                    "--model", str(args.base), "--data", str(args.world), "--output_dir", str(run), "--max_steps", str(args.steps),
                    "--val_every", str(args.val_every), "--val_max_examples", str(args.val_examples),
                    "--save_steps", str(args.val_every), "--report_to", "none", "--seed", str(args.seed),
-                   *([] if name == "recipe" else FORMER_KL), *SETTINGS[name]]
+                   *([] if name == "recipe" else FORMER_KL), *SETTINGS[name], *passthrough]
         if args.val_max_new_tokens:
             command += ["--val_max_new_tokens", str(args.val_max_new_tokens)]
         command.append("--resume" if (run / "metrics.jsonl").is_file() else "--overwrite")
