@@ -45,8 +45,9 @@ def _recipe(tmp_path: Path, model: Path, data: Path, method: str) -> Path:
     if method == "grpo":
         # 4 completions per process = one group of 4 each; dynamic sampling decides from rewards gathered across
         # both processes, so this also checks that both leave its loop after the same round.
+        # beta as the CPU recipes: a reference model in every process.
         fields.update(per_device_train_batch_size=4, num_generations=4, max_completion_length=4,
-                      dynamic_sampling=True, dynamic_sampling_max_tries=2)
+                      dynamic_sampling=True, dynamic_sampling_max_tries=2, beta=0.04)
     else:
         fields.update(per_device_train_batch_size=2)
     path = tmp_path / "recipe.yaml"
@@ -92,6 +93,7 @@ def test_two_processes_train_and_resume(tmp_path, tiny_model_dir, tiny_data_dir,
         assert any(not (before[k] == after[k]).all() for k in before), "no parameter changed"
     if method == "grpo":
         assert all(r["dynamic_sampling/tries"] >= 1 for r in rows if "loss" in r)
+        assert all(r["kl"] >= 0 for r in rows if "loss" in r)  # the KL to the reference was computed and logged
 
     # Killed after step 3: checkpoint-4 and final/ never written; metrics.jsonl holds lines of steps 3-4.
     shutil.rmtree(out / f"checkpoint-{STEPS}")
