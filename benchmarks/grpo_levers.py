@@ -55,8 +55,14 @@ from mtrl_judge.recipes import recipe_file
 # setting's own overrides, which win.
 FORMER_BATCH = ["--per_device_train_batch_size", "16", "--num_generations", "8"]
 FORMER_KL = ["--beta", "0"]
-NATTECH_32X4 = ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
-                "--num_generations", "4"]
+NATTECH = ["--tasks", "agin-nat", "agin-tech"]
+
+
+def at_lr1e4(prompts: int, generations: int) -> list[str]:
+    """GRPO at lr 1e-4 with `prompts` x `generations` completions a step (the recipe's batch since 2026-11-23: 16 x 4)."""
+    return ["--learning_rate", "1e-4", "--prompts_per_step", str(prompts), "--num_generations", str(generations)]
+
+
 SETTINGS: dict[str, list[str]] = {
     "recipe": [],
     "former-recipe": [*FORMER_BATCH, "--learning_rate", "3e-5"],
@@ -91,26 +97,22 @@ SETTINGS: dict[str, list[str]] = {
                                 "--num_generations", "4", "--temperature", "1.5"],
     "nat-16x4-lr3e-4": ["--tasks", "agin-nat", "--learning_rate", "3e-4", "--prompts_per_step", "16", "--num_generations", "4"],
     # The same on all six tasks (MT-RL-Judge).
-    "16x4-lr1e-4": ["--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4"],
+    "16x4-lr1e-4": at_lr1e4(16, 4),
     # Two tasks RL-Single learned (agin-nat, agin-tech) trained together: 8 prompts per task a step (16 x 4), or as many
     # per task as RL-Single's 16 (32 x 4), the latter with and without a KL term to the base.
-    "nattech-16x4": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "16",
-                     "--num_generations", "4"],
-    "nattech-32x4": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
-                     "--num_generations", "4"],
-    "nattech-32x4-kl0.04": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "32",
-                            "--num_generations", "4", "--beta", "0.04"],
+    "nattech-16x4": [*NATTECH, *at_lr1e4(16, 4)],
+    "nattech-32x4": [*NATTECH, *at_lr1e4(32, 4)],
+    "nattech-32x4-kl0.04": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04"],
     # The other standard levers, one at a time, on the two-task run that learns within 120 steps (nattech-32x4-kl0.04):
     # EasyR1's KL coefficient, Dr. GRPO's unscaled advantages, no clip-higher, a warmup, and groups of 8 (same completions).
-    "nattech-32x4-kl0.01": [*NATTECH_32X4, "--beta", "0.01"],
-    "nattech-32x4-kl0.04-drgrpo": [*NATTECH_32X4, "--beta", "0.04", "--scale_rewards", "none"],
-    "nattech-32x4-kl0.04-eps0.2": [*NATTECH_32X4, "--beta", "0.04", "--epsilon_high", "0.2"],
-    "nattech-32x4-kl0.04-warmup10": [*NATTECH_32X4, "--beta", "0.04", "--warmup_steps", "10"],
-    "nattech-16x8-kl0.04": ["--tasks", "agin-nat", "agin-tech", "--learning_rate", "1e-4", "--prompts_per_step", "16",
-                            "--num_generations", "8", "--beta", "0.04"],
+    "nattech-32x4-kl0.01": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.01"],
+    "nattech-32x4-kl0.04-drgrpo": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", "--scale_rewards", "none"],
+    "nattech-32x4-kl0.04-eps0.2": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", "--epsilon_high", "0.2"],
+    "nattech-32x4-kl0.04-warmup10": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", "--warmup_steps", "10"],
+    "nattech-16x8-kl0.04": [*NATTECH, *at_lr1e4(16, 8), "--beta", "0.04"],
     # All six tasks with the KL term: the recipe since 2026-11-23 (16 x 4), and twice the prompts per step.
-    "16x4-kl0.04": ["--learning_rate", "1e-4", "--prompts_per_step", "16", "--num_generations", "4", "--beta", "0.04"],
-    "32x4-kl0.04": ["--learning_rate", "1e-4", "--prompts_per_step", "32", "--num_generations", "4", "--beta", "0.04"],
+    "16x4-kl0.04": [*at_lr1e4(16, 4), "--beta", "0.04"],
+    "32x4-kl0.04": [*at_lr1e4(32, 4), "--beta", "0.04"],
 }
 
 
