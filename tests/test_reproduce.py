@@ -18,18 +18,47 @@ def smoke(tmp_path_factory):
     return out, report
 
 
-@pytest.mark.parametrize("budget", ["smoke", "demo"])
-def test_plan_has_every_stage_and_finds_its_recipes_and_base(tmp_path, budget):
-    """The reproduction's wiring without its minutes: the shipped recipes and the base are found, and every
-    paper method is trained and evaluated (the smoke run itself is marked slow)."""
-    stages, evals = plan(tmp_path, BUDGETS[budget], seed=0, device="cpu")
+@pytest.mark.parametrize("budget", ["smoke", "demo", "full"])
+def test_plan_trains_the_budgets_judges_and_finds_its_recipes_and_base(tmp_path, budget):
+    """The reproduction's wiring without its minutes: the shipped recipes and the base are found, every judge of
+    the budget is trained and evaluated, and no other (the smoke run itself is marked slow)."""
+    b = BUDGETS[budget]
+    stages, evals = plan(tmp_path, b, seed=0, device="cpu")
     names = [s.name for s in stages.stages]
     assert names[:2] == ["world", "base"]
-    for task in PAPER_TASKS:
-        assert f"train sft-single-{task}" in names and f"train rl-single-{task}" in names
-    assert {"train sft-unified", "train mt-rl-judge", "eval off-the-shelf", "eval mt-rl-judge"} <= set(names)
-    assert set(HELDOUT_TASKS) <= set(evals["mt-rl-judge"][1])
+    expected = {f"{m}-{t}" if m in ("sft-single", "rl-single") else m for m in b.methods
+                for t in PAPER_TASKS}
+    assert {n.removeprefix("train ") for n in names if n.startswith("train ")} == expected
+    assert set(evals) == expected | {"off-the-shelf"}
+    assert set(HELDOUT_TASKS) <= set(evals["off-the-shelf"][1])
+    if "mt-rl-judge" in b.methods:
+        assert set(HELDOUT_TASKS) <= set(evals["mt-rl-judge"][1])
     assert not any(stage.done() for stage in stages.stages)
+
+
+def test_smoke_and_full_train_every_judge_and_a_budget_refuses_an_unknown_one():
+    from mtrl_judge.errors import JudgeError
+    from mtrl_judge.reproduce.budgets import Budget
+
+    assert BUDGETS["smoke"].methods == BUDGETS["full"].methods == tuple(METHODS[1:])
+    with pytest.raises(JudgeError, match="methods must be some of"):
+        Budget(name="x", methods=("sft-unified", "rl-unified"))
+
+
+def test_a_budget_without_some_judges_leaves_their_rows_out_of_the_report(tmp_path):
+    import dataclasses
+
+    from mtrl_judge.reproduce.pipeline import _training_text
+    from mtrl_judge.reproduce.report import write_report
+
+    results = {m: row for m, row in _synthetic_results().items() if m in ("off-the-shelf", "mt-rl-judge")}
+    text = write_report(tmp_path, results, {}, header="# synthetic", notes=[]).read_text()
+    assert "| MT-RL-Judge |" in text and "| Off-the-shelf |" in text
+    assert "| SFT-Single |" not in text and "| SFT-Unified |" not in text and "| RL-Single |" not in text
+    budget = dataclasses.replace(BUDGETS["full"], methods=("sft-unified", "mt-rl-judge"))
+    sentence = _training_text(budget)
+    assert sentence.startswith("Steps: SFT-Unified 1500, MT-RL-Judge 900 (not trained at this budget: SFT-Single, RL-Single")
+    assert "GRPO step" in sentence and "GRPO step" not in _training_text(dataclasses.replace(budget, methods=("sft-single",)))
 
 
 @pytest.mark.parametrize("budget", ["smoke", "demo", "full"])
@@ -43,8 +72,8 @@ def test_training_stages_get_the_budgets_batch_and_grpo_settings(tmp_path, budge
     b = BUDGETS[budget]
     stages, _ = plan(tmp_path, b, seed=0, device="cpu")
     by_name = {s.name: s for s in stages.stages}
-    by_name["train sft-single-agin-nat"].run()
-    by_name["train rl-single-agin-nat"].run()
+    by_name["train sft-unified"].run()
+    by_name["train mt-rl-judge"].run()
     sft, grpo = trained["sft"], trained["grpo"]
     assert sft.per_device_train_batch_size == b.per_device_train_batch_size
     assert grpo.per_device_train_batch_size == b.grpo_prompts_per_step * b.num_generations

@@ -437,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="train and evaluate the paper's five judges on JudgeWorld and write a report")
     rep.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="output folder (reruns skip finished stages)")
     rep.add_argument("--budget", choices=["smoke", "demo", "full"], default="demo",
-                     help="smoke: CI minutes on the tiny preset; demo: the main job (about an hour on 2 CPU cores); "
-                          "full: the long run in docs/")
+                     help="smoke: CI minutes on the tiny preset; demo: the main job, the base vs SFT-Unified vs "
+                          "MT-RL-Judge (about 20 minutes on 2 CPU cores); full: every judge, the long run in docs/")
     rep.add_argument("--seed", type=int, default=0, help="seed for the world and every run")
     rep.add_argument("--base", type=Path, default=None,
                      help="off-the-shelf base model folder (default: the checkout's committed models/base-<preset>)")

@@ -1,6 +1,7 @@
 """The paper's own numbers (MT-RL-Judge, ACL 2026 industry track), shown beside ours in reports."""
 
 METHODS: tuple[str, ...] = ("off-the-shelf", "sft-single", "sft-unified", "rl-single", "mt-rl-judge")
+TRAINED_METHODS: tuple[str, ...] = METHODS[1:]  # the judges a reproduction trains (the base is evaluated as it is)
 METHOD_NAMES = {
     "off-the-shelf": "Off-the-shelf",
     "sft-single": "SFT-Single",

@@ -28,9 +28,11 @@ from ..io import write_json
 from ..recipes import recipe_file
 from ..tasks import HELDOUT_TASKS, PAPER_TASKS
 from .budgets import Budget
-from .paper import TABLE3_METHODS
+from .paper import METHOD_NAMES, TABLE3_METHODS, TRAINED_METHODS
 
 logger = logging.getLogger(__name__)
+
+SINGLE_TASK_METHODS = ("sft-single", "rl-single")  # trained once per task; the others once on all six
 
 # The committed bases (63 MB) are part of the source checkout, not of the wheel: they are looked up
 # in the checkout this module runs from. The recipes ship in the package (mtrl_judge.recipes).
@@ -155,12 +157,11 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
             "--max_completion_length", str(budget.max_completion_length),
             "--val_max_new_tokens", str(budget.max_completion_length)]
     runs: dict[str, tuple[str, list[str]]] = {}  # run -> (method, tasks); each method's recipe sets its prompt style
-    for task in PAPER_TASKS:
-        runs[f"sft-single-{task}"] = ("sft-single", [task])
-    runs["sft-unified"] = ("sft-unified", list(PAPER_TASKS))
-    for task in PAPER_TASKS:
-        runs[f"rl-single-{task}"] = ("rl-single", [task])
-    runs["mt-rl-judge"] = ("mt-rl-judge", list(PAPER_TASKS))
+    for method in (m for m in TRAINED_METHODS if m in budget.methods):  # the paper's order, whatever the budget's
+        if method in SINGLE_TASK_METHODS:
+            runs.update({f"{method}-{task}": (method, [task]) for task in PAPER_TASKS})
+        else:
+            runs[method] = (method, list(PAPER_TASKS))
     steps = {"sft-single": budget.sft_single_steps, "sft-unified": budget.sft_steps, "rl-single": budget.rl_single_steps,
              "mt-rl-judge": budget.grpo_steps}
     for run_name, (method, tasks) in runs.items():
@@ -264,6 +265,21 @@ def _wall_time_text(times: dict[str, float], stage_names: list[str], this_run: f
     return text + "."
 
 
+def _training_text(budget: Budget) -> str:
+    """The report header's sentence on what was trained, for how many steps, and which judges were not."""
+    steps = {"sft-single": f"{budget.sft_single_steps}/task", "sft-unified": budget.sft_steps,
+             "rl-single": f"{budget.rl_single_steps}/task", "mt-rl-judge": budget.grpo_steps}
+    trained = [m for m in TRAINED_METHODS if m in budget.methods]
+    text = "Steps: " + ", ".join(f"{METHOD_NAMES[m]} {steps[m]}" for m in trained)
+    untrained = [METHOD_NAMES[m] for m in TRAINED_METHODS if m not in budget.methods]
+    if untrained:
+        text += f" (not trained at this budget: {', '.join(untrained)}; the full budget trains every judge)"
+    if {"rl-single", "mt-rl-judge"} & set(trained):
+        text += (f"; a GRPO step {budget.grpo_prompts_per_step} prompts x {budget.num_generations} completions at lr "
+                 f"{budget.grpo_learning_rate:g}, KL beta {budget.grpo_beta:g}")
+    return text + "."
+
+
 def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | torch.device = "auto",
               dtype: str | torch.dtype = "auto", base_model: str | Path | None = None) -> Path:
     """Run (or finish) every stage, then write the report. Returns report.md's path.
@@ -297,14 +313,10 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
         times[stage.name] = time.perf_counter() - t0
         write_json(times_file, times)
     results = collect(out, evals)
-    runs = {name: out / "runs" / name / "metrics.jsonl" for name in ("sft-unified", "mt-rl-judge")}
+    runs = {name: out / "runs" / name / "metrics.jsonl" for name in ("sft-unified", "mt-rl-judge") if name in budget.methods}
     header = (f"# MT-RL-Judge reproduced on JudgeWorld (budget: {budget.name})\n\n"
               f"Backbone: the `{budget.preset}` Qwen3-VL preset, pretrained here as the off-the-shelf base; "
-              f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. "
-              f"Steps: SFT-Single {budget.sft_single_steps}/task, "
-              f"SFT-Unified {budget.sft_steps}, RL-Single {budget.rl_single_steps}/task, MT-RL-Judge {budget.grpo_steps}; "
-              f"a GRPO step {budget.grpo_prompts_per_step} prompts x {budget.num_generations} completions at lr "
-              f"{budget.grpo_learning_rate:g}, KL beta {budget.grpo_beta:g}. "
+              f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. {_training_text(budget)} "
               f"Test examples per task: {budget.eval_max_examples or 'all'}. "
               f"Device: {torch_device}, {dtype_name(torch_dtype)}. "
               + _wall_time_text(times, [s.name for s in stages.stages], time.perf_counter() - started))

@@ -361,17 +361,20 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
     bar_chart(results, pointwise + pairwise, out / "bars.png")
     curves_chart(runs, out / "curves.png")
     reliability_chart(results, "mt-rl-judge", pointwise, out / "calibration.png")
+    # a budget that trains only some of the judges leaves the others' rows out (its header says which)
+    methods = [m for m in METHODS if m in results]
+    table3_methods = [m for m in TABLE3_METHODS if m in results]
     lines = [header, ""]
     lines += ["## Table 2: in-domain, pointwise (test macro-F1 %, the paper's number in brackets)", ""]
-    lines += _table(results, METHODS, pointwise, TABLE2)
+    lines += _table(results, methods, pointwise, TABLE2)
     lines += ["", "## Table 3: held-out pairwise format (macro-F1 % over both image orders, the paper's in brackets)", ""]
-    lines += _table(results, TABLE3_METHODS, pairwise, TABLE3)
+    lines += _table(results, table3_methods, pairwise, TABLE3)
     lines += [""] + TABLE_LEGEND
     lines += ["", "Pairwise accuracy % under MJ-Bench's protocols (a verdict that changes when the two images are swapped",
               "is a tie): with ties counted wrong / over the pairs that are not ties / position consistency; and the mean",
               "accuracy of the two orders:", ""]
     lines += ["| Method | " + " | ".join(TASK_NAMES.get(t, t) for t in pairwise) + " |", "|" + "---|" * (len(pairwise) + 1)]
-    for method in TABLE3_METHODS:
+    for method in table3_methods:
         cells = []
         for t in pairwise:
             m = results.get(method, {}).get(t)
@@ -387,7 +390,7 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
               "The judge's score is P(positive choice) at the answer position; the graded score is the world's exact",
               "severity (how strong the blur, how many caption attributes are wrong, ...). 'undef.' says the metric has",
               "no value (e.g. constant scores); see results.json for the reason.", ""]
-    lines += _correlation_table(results, METHODS, pointwise + pairwise)
+    lines += _correlation_table(results, methods, pointwise + pairwise)
     lines += ["", "## Charts", "", "![macro-F1 per task](bars.png)", "", "![training curves](curves.png)", "",
               "![calibration of MT-RL-Judge](calibration.png)", ""]
     if notes:
