@@ -56,12 +56,12 @@ BUDGETS: dict[str, Budget] = {
     ),
     # The paper's headline comparison, off-the-shelf vs SFT-Unified vs MT-RL-Judge on the six pointwise and the two
     # held-out pairwise tasks, within the README's 20 minutes on 2 cores: a GRPO step of the recipes' setting costs
-    # about 8 s there, so MT-RL-Judge gets 50 of them; 100 test rows per task. The single-task baselines (another 40
+    # about 8 s there, so MT-RL-Judge gets 50 of them; 128 test rows per task. The single-task baselines (another 40
     # minutes at the former demo's sizes) are the full budget's. docs/reproduce.md says where the minutes go.
     "demo": Budget(
-        name="demo", methods=("sft-unified", "mt-rl-judge"), sft_steps=120, grpo_steps=50, grpo_prompts_per_step=16,
+        name="demo", methods=("sft-unified", "mt-rl-judge"), sft_steps=250, grpo_steps=50, grpo_prompts_per_step=16,
         num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04, val_every=50, val_max_examples=32,
-        eval_max_examples=100, eval_max_new_tokens=80,
+        eval_max_examples=128, eval_max_new_tokens=80,
     ),
     # GRPO as the recipes since 2026-11-23: 16 prompts x 4 at lr 1e-4, the setting that learned AGIN-Nat from the base
     # in 150 RL-Single steps (docs/training.md), with the recipes' KL term (beta 0.04, which kept multi-task runs out of
