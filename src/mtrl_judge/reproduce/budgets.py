@@ -55,9 +55,10 @@ BUDGETS: dict[str, Budget] = {
         val_max_examples=4, eval_max_examples=6, eval_max_new_tokens=8, eval_batch_size=8,
     ),
     # The paper's headline comparison, off-the-shelf vs SFT-Unified vs MT-RL-Judge on the six pointwise and the two
-    # held-out pairwise tasks, within the README's 20 minutes on 2 cores: a GRPO step of the recipes' setting costs
-    # about 8 s there, so MT-RL-Judge gets 50 of them; 128 test rows per task. The single-task baselines (another 40
-    # minutes at the former demo's sizes) are the full budget's. docs/reproduce.md says where the minutes go.
+    # held-out pairwise tasks, within the README's 20 minutes on 2 cores (measured: 17.8): a GRPO step of the recipes'
+    # setting costs about 8 s there, so MT-RL-Judge gets 50 of them; SFT-Unified needs its 250 (at 120 its validation
+    # verdicts were constant on five tasks); 128 test rows per task. The single-task baselines (another 40 minutes at
+    # the former demo's sizes) are the full budget's. docs/reproduce.md says where the minutes go.
     "demo": Budget(
         name="demo", methods=("sft-unified", "mt-rl-judge"), sft_steps=250, grpo_steps=50, grpo_prompts_per_step=16,
         num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04, val_every=50, val_max_examples=32,
