@@ -207,3 +207,40 @@ def test_out_of_tries_fills_the_batch_with_flat_groups(tiny_model_dir, tmp_path)
     (logged,) = [e for e in trainer.state.log_history if "dynamic_sampling/tries" in e]
     assert logged["dynamic_sampling/tries"] == 2
     assert logged["dynamic_sampling/kept_frac"] == 0 and logged["dynamic_sampling/filled_frac"] == 1
+
+
+@pytest.mark.parametrize(("cls", "lora"), [(DynamicSamplingSharedGRPOTrainer, False), (DynamicSamplingGRPOTrainer, False),
+                                           (DynamicSamplingSharedGRPOTrainer, True)], ids=["shared", "trl", "shared-lora"])
+def test_with_a_kl_term_the_reference_runs_once_on_the_kept_rows(tiny_model_dir, tmp_path, cls, lora):
+    """beta > 0: the reference log-probs are those of the kept rows (before any update the reference equals the
+    policy, so they equal the policy's own), computed in one forward over the batch, not one per round. With
+    LoRA there is no reference copy: the reference is the model with its adapter off."""
+    from peft import LoraConfig
+
+    peft = {"peft_config": LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])} if lora else {}
+    trainer = _trainer(cls, tiny_model_dir, tmp_path, ["mixed", "flat"] * 4, dynamic_sampling_max_tries=20,
+                       config={"beta": 0.04}, **peft)  # fmt: skip
+    assert (trainer.ref_model is None) == lora
+    reference_rows = []  # rows of every no-grad forward during generation: here only the reference's
+    forward = trainer._get_per_token_logps_and_entropies
+
+    def spy(model, input_ids, *args, **kwargs):
+        reference_rows.append(input_ids.size(0))
+        return forward(model, input_ids, *args, **kwargs)
+
+    trainer._get_per_token_logps_and_entropies = spy
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions(_rows(["mixed"] * 4 + ["flat"] * 4))  # two groups of 4
+    logged = trainer._metrics["train"]["dynamic_sampling/tries"]
+    assert logged[-1] > 1, "half the prompts are flat: at least one refill round"
+    assert reference_rows == [8] and trainer.beta == 0.04
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    with torch.no_grad():
+        policy, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+            trainer, trainer.model, ids, mask, batch["completion_ids"].size(1), pixel_values=batch["pixel_values"],
+            image_grid_thw=batch["image_grid_thw"], num_images=batch["num_images"],
+            mm_token_type_ids=batch["mm_token_type_ids"],
+        )  # fmt: skip
+    completion = batch["completion_mask"].bool()
+    torch.testing.assert_close(batch["ref_per_token_logps"][completion], policy[completion], atol=1e-5, rtol=1e-5)

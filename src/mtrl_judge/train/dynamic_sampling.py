@@ -30,6 +30,13 @@ generated. Their advantage is zero, so they add nothing to the policy-gradient t
 the batch at the size TRL splits into `steps_per_generation` slices (exactly what TRL trains on
 without dynamic sampling). `dynamic_sampling/filled_frac` reports how much of the batch that was.
 
+With a KL term (beta > 0) the reference log-probs are computed once, on the finished batch, instead of
+on every round: TRL computes them before the rewards that decide which groups are dropped, so each
+refill round would pay a reference forward over rows that are then thrown away. The parent runs each
+round with beta set to 0 (the only use it makes of beta is that forward), and `_reference_logps` runs
+the forward TRL would have run (the reference model, or the PEFT model with its adapter off) on the
+kept rows, reading them as TRL's loss reads its batch.
+
 TRL's own reward metrics (`reward`, `frac_reward_zero_std`, ...) average over every round generated.
 """
 
@@ -41,7 +48,14 @@ from typing import Any
 
 import torch
 from trl import GRPOTrainer
-from trl.trainer.utils import RepeatSampler, nanstd, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import (
+    RepeatSampler,
+    nanstd,
+    split_pixel_values_by_grid,
+    unsplit_pixel_values_by_grid,
+    use_adapter,
+)
 
 from .fast_grpo import GroupSharedGRPOTrainer
 
@@ -212,28 +226,32 @@ class DynamicSamplingMixin:
         groups_seen = groups_kept = tries = 0
         task_rows: dict[str, list[int]] = {}  # task -> [rows generated, rows in mixed groups], this process's rows
         batch = inputs
-        while True:
-            tries += 1
-            output = super()._generate_and_score_completions(batch)
-            n = len(batch)
-            flat = flat_groups(self._last_rewards_per_func, self.reward_weights, generations).cpu()
-            row_flat = flat_rows_per_process(flat, generations, processes)
-            kept_rows += (~row_flat).sum(dim=1)
-            groups_seen += flat.numel()
-            groups_kept += int((~flat).sum())
-            rows = split_pixel_values_by_grid(output)
-            local = row_flat[rank].tolist()
-            for row, is_flat in zip(batch, local, strict=True):
-                if isinstance(row, dict) and row.get("task") is not None:
-                    counts = task_rows.setdefault(str(row["task"]), [0, 0])
-                    counts[0] += 1
-                    counts[1] += not is_flat
-            kept_parts.append(select_rows(rows, [i for i in range(n) if not local[i]]))
-            flat_parts.append(select_rows(rows, [i for i in range(n) if local[i]]))
-            # Decided from gathered numbers only: every process leaves the loop after the same round.
-            if int(kept_rows.min()) >= need or tries >= self.dynamic_sampling_max_tries:
-                break
-            batch = self._next_refill_batch()
+        beta, self.beta = self.beta, 0.0  # the reference forward runs once, on the kept rows (module docstring)
+        try:
+            while True:
+                tries += 1
+                output = super()._generate_and_score_completions(batch)
+                n = len(batch)
+                flat = flat_groups(self._last_rewards_per_func, self.reward_weights, generations).cpu()
+                row_flat = flat_rows_per_process(flat, generations, processes)
+                kept_rows += (~row_flat).sum(dim=1)
+                groups_seen += flat.numel()
+                groups_kept += int((~flat).sum())
+                rows = split_pixel_values_by_grid(output)
+                local = row_flat[rank].tolist()
+                for row, is_flat in zip(batch, local, strict=True):
+                    if isinstance(row, dict) and row.get("task") is not None:
+                        counts = task_rows.setdefault(str(row["task"]), [0, 0])
+                        counts[0] += 1
+                        counts[1] += not is_flat
+                kept_parts.append(select_rows(rows, [i for i in range(n) if not local[i]]))
+                flat_parts.append(select_rows(rows, [i for i in range(n) if local[i]]))
+                # Decided from gathered numbers only: every process leaves the loop after the same round.
+                if int(kept_rows.min()) >= need or tries >= self.dynamic_sampling_max_tries:
+                    break
+                batch = self._next_refill_batch()
+        finally:
+            self.beta = beta
 
         # Mixed groups in the order generated, then (only if the tries ran out) flat ones: the first `need` rows.
         chosen, missing = [], need
@@ -248,6 +266,8 @@ class DynamicSamplingMixin:
         if merged.get("tool_mask") is not None:
             loss_mask = loss_mask * merged["tool_mask"]
         merged["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        if self.beta != 0.0:
+            merged["ref_per_token_logps"] = self._reference_logps(merged)
 
         filled = (need - kept_rows.clamp(max=need)).sum().item() / (need * processes)
         metrics = self._metrics["train"]
@@ -259,6 +279,36 @@ class DynamicSamplingMixin:
         if filled:
             logger.debug("dynamic sampling: %d tries left %.0f%% of the batch to flat groups", tries, 100 * filled)
         return merged
+
+
+    def _reference_logps(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Per-token log-probs of `batch`'s completions under the reference policy, as TRL's
+        `_generate_and_score_completions` computes `ref_per_token_logps` (the reference model when there is one,
+        else the PEFT model with its adapter off, or its "ref" adapter), with the inputs read as TRL's
+        `_compute_loss` reads a finished batch."""
+        input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+        attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        forward = dict(
+            batch_size=self.args.per_device_train_batch_size, pixel_values=batch.get("pixel_values"),
+            image_grid_thw=batch.get("image_grid_thw"), num_images=batch.get("num_images"),
+            pixel_attention_mask=batch.get("pixel_attention_mask"), spatial_shapes=batch.get("spatial_shapes"),
+            num_tiles=batch.get("num_tiles"), image_sizes=batch.get("image_sizes"),
+            token_type_ids=batch.get("token_type_ids"), mm_token_type_ids=batch.get("mm_token_type_ids"),
+            image_position_ids=batch.get("image_position_ids"),
+        )  # fmt: skip
+        logits_to_keep = batch["completion_ids"].size(1)
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            if self.ref_model is not None:
+                logps, _, _ = self._get_per_token_logps_and_entropies(
+                    self.ref_model, input_ids, attention_mask, logits_to_keep, **forward
+                )
+            else:
+                model = self.accelerator.unwrap_model(self.model)
+                with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+                    logps, _, _ = self._get_per_token_logps_and_entropies(
+                        self.model, input_ids, attention_mask, logits_to_keep, **forward
+                    )
+        return logps
 
 
 class DynamicSamplingGRPOTrainer(DynamicSamplingMixin, GRPOTrainer):
