@@ -66,6 +66,20 @@ def _trainer(cls, model_dir, tmp_path, kinds, **kwargs):
     )  # fmt: skip
 
 
+def _policy_logps(trainer, batch):
+    """Per-token log-probs of a generated batch's completions under the policy, through TRL's own forward (not
+    the shared-prompt one); 0 on padding."""
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    with torch.no_grad():
+        out, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+            trainer, trainer.model, ids, mask, batch["completion_ids"].size(1), pixel_values=batch["pixel_values"],
+            image_grid_thw=batch["image_grid_thw"], num_images=batch["num_images"],
+            mm_token_type_ids=batch["mm_token_type_ids"],
+        )  # fmt: skip
+    return out * batch["completion_mask"]
+
+
 def _spy_loss_inputs(trainer):
     """Record (prompt texts, advantages, rows) of every batch that reaches the loss."""
     seen = []
@@ -144,16 +158,7 @@ def test_concatenated_rows_give_the_same_log_probs(tiny_model_dir, tmp_path):
     assert rounds[0]["prompt_ids"].size(1) != rounds[1]["prompt_ids"].size(1)
 
     def logps(batch):
-        batch = unsplit_pixel_values_by_grid(batch)
-        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-        with torch.no_grad():
-            out, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
-                trainer, trainer.model, ids, mask, batch["completion_ids"].size(1), pixel_values=batch["pixel_values"],
-                image_grid_thw=batch["image_grid_thw"], num_images=batch["num_images"],
-                mm_token_type_ids=batch["mm_token_type_ids"],
-            )  # fmt: skip
-        return out * batch["completion_mask"]
+        return _policy_logps(trainer, unsplit_pixel_values_by_grid(batch))
 
     parts = [select_rows(split_pixel_values_by_grid(r), [1, 6]) for r in rounds]
     merged = concat_rows(parts, trainer._tokenizer.pad_token_id)
@@ -234,13 +239,5 @@ def test_with_a_kl_term_the_reference_runs_once_on_the_kept_rows(tiny_model_dir,
     logged = trainer._metrics["train"]["dynamic_sampling/tries"]
     assert logged[-1] > 1, "half the prompts are flat: at least one refill round"
     assert reference_rows == [8] and trainer.beta == 0.04
-    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-    with torch.no_grad():
-        policy, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
-            trainer, trainer.model, ids, mask, batch["completion_ids"].size(1), pixel_values=batch["pixel_values"],
-            image_grid_thw=batch["image_grid_thw"], num_images=batch["num_images"],
-            mm_token_type_ids=batch["mm_token_type_ids"],
-        )  # fmt: skip
-    completion = batch["completion_mask"].bool()
-    torch.testing.assert_close(batch["ref_per_token_logps"][completion], policy[completion], atol=1e-5, rtol=1e-5)
+    reference = batch["ref_per_token_logps"] * batch["completion_mask"]
+    torch.testing.assert_close(reference, _policy_logps(trainer, batch), atol=1e-5, rtol=1e-5)
