@@ -21,7 +21,10 @@ class Budget:
     world_size: str = "demo"  # JudgeWorld size: tiny | demo | paper
     world_version: int = 2  # 1 regenerates the reports made before JudgeWorld v2 (with preset "small")
     preset: str = "small-p8"  # backbone preset of the base
-    pretrain_steps: int = 0  # 0: use the committed base (models/base-<preset>) when present
+    pretrain_steps: int = 0  # 0: use a committed base (see `base`)
+    # The committed base under models/ used when pretrain_steps is 0; None: models/base-<preset>. base-small-p8-v3 is
+    # base-small-p8 continued for 68 CPU minutes on corpus v3 (docs/base.md), the default since 2026-11-24.
+    base: str | None = None
     sft_steps: int = 300  # SFT-Unified
     sft_single_steps: int = 100  # SFT-Single, per task
     grpo_steps: int = 300  # MT-RL-Judge
@@ -60,17 +63,17 @@ BUDGETS: dict[str, Budget] = {
     # verdicts were constant on five tasks); 128 test rows per task. The single-task baselines (another 40 minutes at
     # the former demo's sizes) are the full budget's. docs/reproduce.md says where the minutes go.
     "demo": Budget(
-        name="demo", methods=("sft-unified", "mt-rl-judge"), sft_steps=250, grpo_steps=50, grpo_prompts_per_step=16,
-        num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04, val_every=50, val_max_examples=32,
+        name="demo", base="base-small-p8-v3", methods=("sft-unified", "mt-rl-judge"), sft_steps=250, grpo_steps=50,
+        grpo_prompts_per_step=16, num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04, val_every=50, val_max_examples=32,
         eval_max_examples=128, eval_max_new_tokens=80,
     ),
     # GRPO as the recipes since 2026-11-23: 16 prompts x 4 at lr 1e-4, the setting that learned AGIN-Nat from the base
     # in 150 RL-Single steps (docs/training.md), with the recipes' KL term (beta 0.04, which kept multi-task runs out of
-    # the all-groups-flat state); MT-RL-Judge gets as many prompts per task (6 x 150 steps). About 6.5
-    # hours on 2 cores by the stage weights (not yet run on world v2); `--device cuda` for a GPU.
+    # the all-groups-flat state); MT-RL-Judge gets as many prompts per task (6 x 150 steps). About 7 hours on 2 cores
+    # (the SFT-Single stages took 1.8 of them on the former base; not yet run to the end); `--device cuda` for a GPU.
     "full": Budget(
-        name="full", sft_steps=1500, sft_single_steps=400, grpo_steps=900, rl_single_steps=150, val_every=100,
-        val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96, grpo_prompts_per_step=16, num_generations=4,
-        grpo_learning_rate=1e-4, grpo_beta=0.04,
+        name="full", base="base-small-p8-v3", sft_steps=1500, sft_single_steps=400, grpo_steps=900, rl_single_steps=150,
+        val_every=100, val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96, grpo_prompts_per_step=16,
+        num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04,
     ),
 }

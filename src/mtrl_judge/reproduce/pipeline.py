@@ -4,7 +4,7 @@ Stages, each writing its own folder under OUT, complete or absent (a rerun skips
 resumes a killed training run from its last checkpoint):
 
     world/                      JudgeWorld at the budget's size
-    base/                       the off-the-shelf base (committed models/base-<preset>, or pretrained here)
+    base/                       the off-the-shelf base (a committed one under models/, or pretrained here)
     runs/<method>[-<task>]/     SFT-Single and RL-Single per task, SFT-Unified, MT-RL-Judge (TRL)
     eval/<method>[-<task>]/     results.json + predictions.jsonl on the test splits
     report.md, *.png            Tables 2 and 3 beside the paper's, correlations, charts
@@ -37,6 +37,11 @@ SINGLE_TASK_METHODS = ("sft-single", "rl-single")  # trained once per task; the 
 # The committed bases (63 MB) are part of the source checkout, not of the wheel: they are looked up
 # in the checkout this module runs from. The recipes ship in the package (mtrl_judge.recipes).
 COMMITTED_BASES = Path(__file__).resolve().parents[3] / "models"
+
+
+def committed_base_name(budget: Budget) -> str:
+    """The folder under models/ that a budget starts from when it does not pretrain."""
+    return budget.base or f"base-{budget.preset}"
 
 
 @dataclass
@@ -112,7 +117,7 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
     """The stages of a reproduction, and where each method's results land.
 
     base_model: the off-the-shelf base to start from when the budget does not pretrain one; default:
-    the committed models/base-<preset> of the source checkout (an installed wheel has none: pass it).
+    the budget's committed base under models/ of the source checkout (an installed wheel has none: pass it).
 
     `device` and `dtype` (mtrl_judge.devices) apply to the training and evaluation stages; the
     base stage, when the budget pretrains one, runs `mtrl-judge pretrain`, which chooses its device itself."""
@@ -128,9 +133,10 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
 
     p.add("world", 70, world_run, lambda: (world / "world.json").is_file())
 
-    committed = Path(base_model) if base_model is not None else COMMITTED_BASES / f"base-{budget.preset}"
+    committed = Path(base_model) if base_model is not None else COMMITTED_BASES / committed_base_name(budget)
     if budget.pretrain_steps == 0 and not (committed / "config.json").is_file():
-        raise JudgeError(f"no base model at {committed}; pass --base MODEL_DIR (e.g. a checkout's models/base-{budget.preset}, "
+        raise JudgeError(f"no base model at {committed}; pass --base MODEL_DIR (e.g. a checkout's "
+                         f"models/{committed_base_name(budget)}, "
                          "or one made by `mtrl-judge pretrain`) or choose a budget that pretrains")
 
     def base_run():
@@ -265,6 +271,15 @@ def _wall_time_text(times: dict[str, float], stage_names: list[str], this_run: f
     return text + "."
 
 
+def _base_text(budget: Budget, base_model: str | Path | None) -> str:
+    """The report header's words for the off-the-shelf base: which model, and where it came from."""
+    if budget.pretrain_steps:
+        return f"the `{budget.preset}` Qwen3-VL preset, pretrained here for {budget.pretrain_steps} steps"
+    where = str(base_model) if base_model is not None else f"models/{committed_base_name(budget)}"
+    return (f"`{where}` (the `{budget.preset}` Qwen3-VL preset, pretrained on general grounded questions, never on the "
+            "judge tasks)")
+
+
 def _training_text(budget: Budget) -> str:
     """The report header's sentence on what was trained, for how many steps, and which judges were not."""
     steps = {"sft-single": f"{budget.sft_single_steps}/task", "sft-unified": budget.sft_steps,
@@ -315,7 +330,7 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
     results = collect(out, evals)
     runs = {name: out / "runs" / name / "metrics.jsonl" for name in ("sft-unified", "mt-rl-judge") if name in budget.methods}
     header = (f"# MT-RL-Judge reproduced on JudgeWorld (budget: {budget.name})\n\n"
-              f"Backbone: the `{budget.preset}` Qwen3-VL preset, pretrained here as the off-the-shelf base; "
+              f"Off-the-shelf base: {_base_text(budget, base_model)}; "
               f"JudgeWorld v{budget.world_version}, size `{budget.world_size}`, seed {seed}. {_training_text(budget)} "
               f"Test examples per task: {budget.eval_max_examples or 'all'}. "
               f"Device: {torch_device}, {dtype_name(torch_dtype)}. "
