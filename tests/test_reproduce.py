@@ -45,6 +45,16 @@ def test_smoke_and_full_train_every_judge_and_a_budget_refuses_an_unknown_one():
         Budget(name="x", methods=("sft-unified", "rl-unified"))
 
 
+def test_the_report_names_the_base_it_started_from():
+    from mtrl_judge.reproduce.pipeline import COMMITTED_BASES, _base_text, committed_base_name
+
+    for name in ("demo", "full"):
+        assert (COMMITTED_BASES / committed_base_name(BUDGETS[name]) / "config.json").is_file()
+        assert _base_text(BUDGETS[name], None).startswith(f"`models/{BUDGETS[name].base}`")
+    assert _base_text(BUDGETS["demo"], "/data/my-base").startswith("`/data/my-base`")
+    assert _base_text(BUDGETS["smoke"], None) == "the `tiny` Qwen3-VL preset, pretrained here for 4 steps"
+
+
 def test_a_budget_without_some_judges_leaves_their_rows_out_of_the_report(tmp_path):
     import dataclasses
 

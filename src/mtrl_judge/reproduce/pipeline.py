@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 SINGLE_TASK_METHODS = ("sft-single", "rl-single")  # trained once per task; the others once on all six
 
-# The committed bases (63 MB) are part of the source checkout, not of the wheel: they are looked up
+# The committed bases (about 40 MB each) are part of the source checkout, not of the wheel: they are looked up
 # in the checkout this module runs from. The recipes ship in the package (mtrl_judge.recipes).
 COMMITTED_BASES = Path(__file__).resolve().parents[3] / "models"
 
