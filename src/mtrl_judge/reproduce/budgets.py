@@ -43,6 +43,11 @@ class Budget:
     eval_max_new_tokens: int = 96
     eval_batch_size: int = 32
 
+    def steps_of(self, method: str) -> int:
+        """Optimizer steps of one training run of `method` (per task for the single-task methods)."""
+        return {"sft-single": self.sft_single_steps, "sft-unified": self.sft_steps, "rl-single": self.rl_single_steps,
+                "mt-rl-judge": self.grpo_steps}[method]
+
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in TRAINED_METHODS]
         if unknown or not self.methods:

@@ -168,22 +168,21 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
             runs.update({f"{method}-{task}": (method, [task]) for task in PAPER_TASKS})
         else:
             runs[method] = (method, list(PAPER_TASKS))
-    steps = {"sft-single": budget.sft_single_steps, "sft-unified": budget.sft_steps, "rl-single": budget.rl_single_steps,
-             "mt-rl-judge": budget.grpo_steps}
     for run_name, (method, tasks) in runs.items():
         run_dir = out / "runs" / run_name
         is_grpo = method in ("rl-single", "mt-rl-judge")
-        overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps[method]), *(grpo if is_grpo else sft)]
+        steps = budget.steps_of(method)
+        overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps), *(grpo if is_grpo else sft)]
         # Stage weights only set the time-left estimate's proportions. Measured on the demo run (small-p8 base, 2 cores):
         # an SFT step of 16 examples about 1.5 s, a GRPO step of 2 prompts x 8 completions about 1.9 s (16 x 4: about 7 s,
         # so scaled by the completions); on top, each validation (as fast per row as the evaluation below) and about
         # 15 s per stage of loading and saving. Without those the weights summed to 46 of the demo's 61 minutes and the
         # estimate ran a quarter short.
-        validations = (steps[method] // budget.val_every if budget.val_every else 0) + 1
+        validations = (steps // budget.val_every if budget.val_every else 0) + 1
         val_rows = validations * budget.val_max_examples * len(tasks)
         val_s_per_row = REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW
         step_s = 1.9 * budget.grpo_prompts_per_step * budget.num_generations / 16 if is_grpo else 1.5
-        cost = STAGE_OVERHEAD_S + steps[method] * step_s + val_rows * val_s_per_row
+        cost = STAGE_OVERHEAD_S + steps * step_s + val_rows * val_s_per_row
         p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
               lambda d=run_dir: (d / "final" / "config.json").is_file())
 
@@ -282,10 +281,9 @@ def _base_text(budget: Budget, base_model: str | Path | None) -> str:
 
 def _training_text(budget: Budget) -> str:
     """The report header's sentence on what was trained, for how many steps, and which judges were not."""
-    steps = {"sft-single": f"{budget.sft_single_steps}/task", "sft-unified": budget.sft_steps,
-             "rl-single": f"{budget.rl_single_steps}/task", "mt-rl-judge": budget.grpo_steps}
     trained = [m for m in TRAINED_METHODS if m in budget.methods]
-    text = "Steps: " + ", ".join(f"{METHOD_NAMES[m]} {steps[m]}" for m in trained)
+    text = "Steps: " + ", ".join(f"{METHOD_NAMES[m]} {budget.steps_of(m)}{'/task' if m in SINGLE_TASK_METHODS else ''}"
+                                 for m in trained)
     untrained = [METHOD_NAMES[m] for m in TRAINED_METHODS if m not in budget.methods]
     if untrained:
         text += f" (not trained at this budget: {', '.join(untrained)}; the full budget trains every judge)"
