@@ -30,6 +30,9 @@ nattech-32x4-kl0.04-eps0.2,nattech-32x4-kl0.04-warmup10,nattech-16x8-kl0.04 --st
         --val-max-new-tokens 64 --world runs/demo-v2/world
     .venv/bin/python benchmarks/grpo_levers.py --only 32x4-kl0.04 --steps 200 --val-every 50 --val-examples 48 \
         --val-max-new-tokens 64 --world runs/demo-v2/world
+    .venv/bin/python benchmarks/grpo_levers.py --base models/base-small-p8-v3 --steps 60 --val-every 30 \
+        --val-examples 48 --val-max-new-tokens 64 --out runs/levers-v3 \
+        --only recipe,recipe-maskfill,recipe-kl0.01,recipe-drgrpo,recipe-eps0.2,recipe-warmup10
 
 Other options are passed to every `mtrl-judge train` as recipe overrides (on a GPU: `--use_cpu false --bf16 true`).
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
@@ -113,6 +116,14 @@ SETTINGS: dict[str, list[str]] = {
     # All six tasks with the KL term: the recipe since 2026-11-23 (16 x 4), and twice the prompts per step.
     "16x4-kl0.04": [*at_lr1e4(16, 4), "--beta", "0.04"],
     "32x4-kl0.04": [*at_lr1e4(32, 4), "--beta", "0.04"],
+    # The recipe (16 x 4, lr 1e-4, beta 0.04) with one lever changed, from the default base models/base-small-p8-v3:
+    # the flat groups that fill a batch masked out of the loss (verl's DAPO), EasyR1's KL weight, Dr. GRPO's
+    # unscaled advantages, no clip-higher, a warm-up. FORMER_KL does not apply to them (the recipe's beta is kept).
+    "recipe-maskfill": ["--dynamic_sampling_mask_fill", "true"],
+    "recipe-kl0.01": ["--beta", "0.01"],
+    "recipe-drgrpo": ["--scale_rewards", "none"],
+    "recipe-eps0.2": ["--epsilon_high", "0.2"],
+    "recipe-warmup10": ["--warmup_steps", "10"],
 }
 
 
@@ -166,7 +177,7 @@ def main() -> None:
                    "--model", str(args.base), "--data", str(args.world), "--output_dir", str(run), "--max_steps", str(args.steps),
                    "--val_every", str(args.val_every), "--val_max_examples", str(args.val_examples),
                    "--save_steps", str(args.val_every), "--report_to", "none", "--seed", str(args.seed),
-                   *([] if name == "recipe" else FORMER_KL), *SETTINGS[name], *passthrough]
+                   *([] if name.startswith("recipe") else FORMER_KL), *SETTINGS[name], *passthrough]
         if args.val_max_new_tokens:
             command += ["--val_max_new_tokens", str(args.val_max_new_tokens)]
         command.append("--resume" if (run / "metrics.jsonl").is_file() else "--overwrite")

@@ -89,6 +89,8 @@ def recipe_file(tmp_path, tiny_model_dir, tiny_data_dir):
         ({"method": "sft", "dynamic_sampling": True, "num_generations": None, "max_completion_length": None}, [],
          "field 'dynamic_sampling' applies to GRPO only"),
         ({"dynamic_sampling_max_tries": 0}, [], "field 'dynamic_sampling_max_tries' must be at least 1"),
+        ({"dynamic_sampling": False, "dynamic_sampling_mask_fill": True}, [],
+         "'dynamic_sampling_mask_fill' needs dynamic_sampling"),
         ({"prompts_per_step": 3, "gradient_accumulation_steps": 8}, [], "not divisible by gradient_accumulation_steps"),
         ({"prompts_per_step": 2}, ["--per_device_train_batch_size", "8"], "not both"),
         ({"alarm_answer_share": 0.0}, [], "field 'alarm_answer_share'"),

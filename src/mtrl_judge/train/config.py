@@ -84,6 +84,12 @@ class JudgeArguments:
         metadata={"help": "dynamic sampling: at most this many generation rounds per batch (each costs one full rollout); "
                           "when they run out, flat groups fill the rest of the batch"},
     )
+    dynamic_sampling_mask_fill: bool = field(
+        default=False,
+        metadata={"help": "dynamic sampling: mask the flat groups that fill the batch out of the loss, so a step trains "
+                          "on its mixed groups alone, KL term included (verl's DAPO). Off: they carry the KL term, whose "
+                          "weight against the policy gradient is then about beta / kept share (docs/training.md)"},
+    )
     prompts_per_step: int | None = field(
         default=None,
         metadata={"help": "GRPO: distinct prompts per optimizer step; sets per_device_train_batch_size (which TRL counts in "
@@ -170,9 +176,12 @@ class JudgeArguments:
         if self.image_max_pixels is not None and self.image_max_pixels < 32 * 32:
             raise JudgeError("field 'image_max_pixels' must be at least 1024 (one 32x32 patch group)")
         if self.method != "grpo":
-            for name in ("dynamic_sampling", "prompts_per_step"):
+            for name in ("dynamic_sampling", "dynamic_sampling_mask_fill", "prompts_per_step"):
                 if getattr(self, name):
                     raise JudgeError(f"field {name!r} applies to GRPO only (method is {self.method!r})")
+        if self.dynamic_sampling_mask_fill and not self.dynamic_sampling:
+            raise JudgeError("field 'dynamic_sampling_mask_fill' needs dynamic_sampling: true (it masks the rows that fill "
+                             "its batch)")
         if self.dynamic_sampling_max_tries < 1:
             raise JudgeError("field 'dynamic_sampling_max_tries' must be at least 1 (1: generate once, never refill)")
         if self.prompts_per_step is not None and self.prompts_per_step < 1:
