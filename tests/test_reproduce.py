@@ -34,6 +34,53 @@ def test_plan_trains_the_budgets_judges_and_finds_its_recipes_and_base(tmp_path,
     if "mt-rl-judge" in b.methods:
         assert set(HELDOUT_TASKS) <= set(evals["mt-rl-judge"][1])
     assert not any(stage.done() for stage in stages.stages)
+    assert names[2] == "eval off-the-shelf"
+    for i, name in enumerate(names):  # each judge is evaluated as soon as it is trained
+        if name.startswith("train "):
+            assert names[i + 1] == "eval " + name.removeprefix("train ")
+
+
+def test_an_evaluated_judge_needs_no_weights_and_its_record_carries_over(tmp_path):
+    """A judge whose evaluation is done counts as trained without its weights; the record keeps such judges'
+    results, metrics and configs, never weights, checkpoints, the world, the base or a run still training, and
+    restores them into an output folder that lacks them without overwriting what is there."""
+    from mtrl_judge.errors import JudgeError
+    from mtrl_judge.reproduce.pipeline import restore_record, save_record
+
+    out = tmp_path / "out"
+    files = {
+        "stage_times.json": "{}", "world/world.json": "{}", "base/config.json": "{}",
+        "runs/sft-unified/metrics.jsonl": "{}\n", "runs/sft-unified/best/score.json": "{}",
+        "runs/sft-unified/best/config.json": "{}", "runs/sft-unified/best/model.safetensors": "w",
+        "runs/sft-unified/final/model.safetensors": "w", "runs/sft-unified/checkpoint-50/optimizer.pt": "o",
+        "eval/sft-unified/results.json": "{}", "eval/sft-unified/predictions.jsonl": "{}\n",
+        "runs/mt-rl-judge/metrics.jsonl": "{}\n", "runs/mt-rl-judge/checkpoint-50/model.safetensors": "w",
+    }  # fmt: skip
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    stages, _ = plan(out, BUDGETS["demo"], seed=0, device="cpu")
+    done = {s.name for s in stages.stages if s.done()}
+    assert {"world", "base", "train sft-unified", "eval sft-unified"} == done
+
+    record = tmp_path / "record"
+    assert save_record(out, record) == 6
+    kept = sorted(str(p.relative_to(record)) for p in record.rglob("*") if p.is_file())
+    assert kept == ["eval/sft-unified/predictions.jsonl", "eval/sft-unified/results.json",
+                    "runs/sft-unified/best/config.json", "runs/sft-unified/best/score.json",
+                    "runs/sft-unified/metrics.jsonl", "stage_times.json"]
+    assert save_record(out, record) == 0, "unchanged files are not copied again"
+
+    fresh = tmp_path / "fresh"
+    (fresh / "runs" / "sft-unified").mkdir(parents=True)
+    (fresh / "runs" / "sft-unified" / "metrics.jsonl").write_text("mine\n")
+    assert restore_record(record, fresh) == 5
+    assert (fresh / "runs" / "sft-unified" / "metrics.jsonl").read_text() == "mine\n"
+    stages, _ = plan(fresh, BUDGETS["demo"], seed=0, device="cpu")
+    assert {"train sft-unified", "eval sft-unified"} <= {s.name for s in stages.stages if s.done()}
+
+    with pytest.raises(JudgeError, match="must lie outside the output folder"):
+        reproduce(out, BUDGETS["demo"], device="cpu", record=out / "record")
 
 
 def test_smoke_and_full_train_every_judge_and_a_budget_refuses_an_unknown_one():

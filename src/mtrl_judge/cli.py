@@ -249,7 +249,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     device, dtype = _placement(args)
     _quiet_training()  # its training stages run in this process, like `train`
     # reproduce logs where the report is
-    reproduce(args.out, BUDGETS[args.budget], seed=args.seed, device=device, dtype=dtype, base_model=args.base)
+    reproduce(args.out, BUDGETS[args.budget], seed=args.seed, device=device, dtype=dtype, base_model=args.base,
+              record=args.record)
     return 0
 
 
@@ -442,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=0, help="seed for the world and every run")
     rep.add_argument("--base", type=Path, default=None,
                      help="off-the-shelf base model folder (default: the checkout's committed models/base-<preset>)")
+    rep.add_argument("--record", type=Path, default=None,
+                     help="keep the run's weight-free record (results, predictions, metrics, report; a few MB) in this "
+                          "folder after every stage, and continue from it on a machine whose --out lacks it")
     _add_placement_arguments(rep)
     rep.set_defaults(func=_cmd_reproduce)
 

@@ -9,6 +9,14 @@ resumes a killed training run from its last checkpoint):
     eval/<method>[-<task>]/     results.json + predictions.jsonl on the test splits
     report.md, *.png            Tables 2 and 3 beside the paper's, correlations, charts
     stage_times.json            seconds per finished stage, so that a rerun's report keeps their wall time
+
+Each judge is evaluated as soon as it is trained, so finished judges' results survive a run that is stopped
+later. A judge whose evaluation is done needs no weights any more: its training stage counts as done too.
+That is what the *record* relies on (`record=` / `--record DIR`): everything under OUT but the world, the
+base, the weights and the resume checkpoints (a few MB), copied to DIR after every stage and copied back into
+an OUT that lacks it. The full budget takes longer than one sitting on 2 CPU cores; with a committed record a
+later machine continues it where the last one stopped (the world and the committed base are reproduced
+byte for byte from the seed).
 """
 
 from __future__ import annotations
@@ -86,6 +94,59 @@ def _eval_stage(model: Path | None, model_fn, data: Path, out: Path, tasks: list
         run_eval(judge, data, out, EvalSettings(tasks=tasks, max_examples=budget.eval_max_examples))
 
     return run
+
+
+def _evaluated(eval_dir: Path) -> bool:
+    return (eval_dir / "results.json").is_file()
+
+
+# What a record leaves out: folders (relative to OUT) and the files of any run that hold weights, optimizer or RNG
+# states. Everything else (results, predictions, metrics.jsonl, alarms, score.json, configs, the report) is kept.
+RECORD_SKIP_DIRS = ("world", "base")
+RECORD_SKIP_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def _record_files(root: Path) -> list[Path]:
+    """The files of a reproduction folder (or of a record) that belong in its record, relative to `root`: those
+    of the judges evaluated so far (a training run still under way needs its checkpoints, which a record leaves
+    out, so none of it is kept) and the top-level files (stage times, report, results)."""
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if (not path.is_file() or rel.parts[0] in RECORD_SKIP_DIRS or path.suffix in RECORD_SKIP_SUFFIXES
+                or any(part.startswith(("checkpoint-", ".")) for part in rel.parts)):
+            continue
+        if rel.parts[0] in ("runs", "eval") and (len(rel.parts) < 3 or not _evaluated(root / "eval" / rel.parts[1])):
+            continue
+        files.append(rel)
+    return files
+
+
+def save_record(out: Path, record: Path) -> int:
+    """Copy OUT's record (module docstring) to `record`, each file atomically; returns the number of files copied."""
+    copied = 0
+    for rel in _record_files(out):
+        source, target = out / rel, record / rel
+        if target.is_file() and target.stat().st_size == source.stat().st_size and target.read_bytes() == source.read_bytes():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+        copied += 1
+    return copied
+
+
+def restore_record(record: Path, out: Path) -> int:
+    """Copy the files of `record` that OUT lacks into OUT; returns how many. Files OUT has are never overwritten."""
+    restored = 0
+    for rel in _record_files(record):
+        target = out / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(record / rel, target)
+            restored += 1
+    return restored
 
 
 def training_overrides(device: torch.device, dtype: torch.dtype) -> list[str]:
@@ -168,6 +229,28 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
             runs.update({f"{method}-{task}": (method, [task]) for task in PAPER_TASKS})
         else:
             runs[method] = (method, list(PAPER_TASKS))
+    # Evaluation: every judge on its own tasks; the multi-task judges and the base also on the held-out pairwise tasks.
+    evals: dict[str, tuple[str, list[str]]] = {"off-the-shelf": ("off-the-shelf", [*PAPER_TASKS, *HELDOUT_TASKS])}
+    for run_name, (method, tasks) in runs.items():
+        evals[run_name] = (method, [*tasks, *(HELDOUT_TASKS if method in TABLE3_METHODS else ())])
+    n_eval = budget.eval_max_examples or 400
+
+    def add_eval(run_name: str) -> Path:
+        method, tasks = evals[run_name]
+        style = "reason" if method in ("off-the-shelf", "rl-single", "mt-rl-judge") else "direct"
+        eval_dir = out / "eval" / run_name
+        model = base if run_name == "off-the-shelf" else None
+
+        def model_fn(d=out / "runs" / run_name):
+            return _model_of(d)
+
+        stage = _eval_stage(model, model_fn, world, eval_dir, tasks, style, budget, torch_device, torch_dtype)
+        per_row = REASON_S_PER_ROW if style == "reason" else DIRECT_S_PER_ROW
+        rows = sum(n_eval * (2 if task in HELDOUT_TASKS else 1) for task in tasks)
+        p.add(f"eval {run_name}", STAGE_OVERHEAD_S + rows * per_row, stage, lambda d=eval_dir: _evaluated(d))
+        return eval_dir
+
+    add_eval("off-the-shelf")
     for run_name, (method, tasks) in runs.items():
         run_dir = out / "runs" / run_name
         is_grpo = method in ("rl-single", "mt-rl-judge")
@@ -183,27 +266,11 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         val_s_per_row = REASON_S_PER_ROW if is_grpo else DIRECT_S_PER_ROW
         step_s = 1.9 * budget.grpo_prompts_per_step * budget.num_generations / 16 if is_grpo else 1.5
         cost = STAGE_OVERHEAD_S + steps * step_s + val_rows * val_s_per_row
-        p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
-              lambda d=run_dir: (d / "final" / "config.json").is_file())
-
-    # Evaluation: every judge on its own tasks; the multi-task judges and the base also on the held-out pairwise tasks.
-    evals: dict[str, tuple[str, list[str]]] = {"off-the-shelf": ("off-the-shelf", [*PAPER_TASKS, *HELDOUT_TASKS])}
-    for run_name, (method, tasks) in runs.items():
-        evals[run_name] = (method, [*tasks, *(HELDOUT_TASKS if method in TABLE3_METHODS else ())])
-    n_eval = budget.eval_max_examples or 400
-    for run_name, (method, tasks) in evals.items():
-        style = "reason" if method in ("off-the-shelf", "rl-single", "mt-rl-judge") else "direct"
         eval_dir = out / "eval" / run_name
-        model = base if run_name == "off-the-shelf" else None
-
-        def model_fn(d=out / "runs" / run_name):
-            return _model_of(d)
-
-        stage = _eval_stage(model, model_fn, world, eval_dir, tasks, style, budget, torch_device, torch_dtype)
-        per_row = REASON_S_PER_ROW if style == "reason" else DIRECT_S_PER_ROW
-        rows = sum(n_eval * (2 if task in HELDOUT_TASKS else 1) for task in tasks)
-        p.add(f"eval {run_name}", STAGE_OVERHEAD_S + rows * per_row, stage,
-              lambda d=eval_dir: (d / "results.json").is_file())
+        # Trained when its final checkpoint is there, or when it has been evaluated (a restored record has no weights).
+        p.add(f"train {run_name}", cost, _train_stage(recipe_file(f"cpu/{method}.yaml"), run_dir, overrides),
+              lambda d=run_dir, e=eval_dir: (d / "final" / "config.json").is_file() or _evaluated(e))
+        add_eval(run_name)
     return p, evals
 
 
@@ -294,16 +361,24 @@ def _training_text(budget: Budget) -> str:
 
 
 def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | torch.device = "auto",
-              dtype: str | torch.dtype = "auto", base_model: str | Path | None = None) -> Path:
+              dtype: str | torch.dtype = "auto", base_model: str | Path | None = None, record: str | Path | None = None) -> Path:
     """Run (or finish) every stage, then write the report. Returns report.md's path.
 
     device, dtype: where training and evaluation run ("auto": a CUDA GPU in bfloat16 when there is
-    one, else the CPU in float32; see mtrl_judge.devices)."""
+    one, else the CPU in float32; see mtrl_judge.devices).
+    record: a folder that keeps the reproduction's weight-free record (module docstring): restored into OUT
+    first, brought up to date after every stage and at the end."""
     from .report import write_report
 
     torch_device, torch_dtype = resolve_device_and_dtype(device, dtype)  # a missing GPU fails before any stage runs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if record is not None:
+        record = Path(record)
+        if record.resolve() == out.resolve() or out.resolve() in record.resolve().parents:
+            raise JudgeError(f"--record {record}: must lie outside the output folder {out}")
+        if record.is_dir():
+            logger.info("record %s: %d file(s) restored into %s", record, restore_record(record, out), out)
     stages, evals = plan(out, budget, seed, device=torch_device, dtype=torch_dtype, base_model=base_model)
     total = sum(s.weight for s in stages.stages)
     done_weight = spent = 0.0
@@ -325,6 +400,8 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
         done_weight += stage.weight
         times[stage.name] = time.perf_counter() - t0
         write_json(times_file, times)
+        if record is not None:
+            save_record(out, record)
     results = collect(out, evals)
     runs = {name: out / "runs" / name / "metrics.jsonl" for name in ("sft-unified", "mt-rl-judge") if name in budget.methods}
     header = (f"# MT-RL-Judge reproduced on JudgeWorld (budget: {budget.name})\n\n"
@@ -336,8 +413,11 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
     write_json(out / "results.json", results)
     trained = sorted({name for name in evals if name != "off-the-shelf"})
     checkpoints = {name: checkpoint_info(out / "runs" / name) for name in trained if (out / "runs" / name).is_dir()}
-    return write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"),
-                        checkpoints=checkpoints)
+    report = write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"),
+                          checkpoints=checkpoints)
+    if record is not None:
+        save_record(out, record)
+    return report
 
 
 def alarm_notes(runs_dir: Path) -> list[str]:
