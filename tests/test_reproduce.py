@@ -45,13 +45,14 @@ def test_an_evaluated_judge_needs_no_weights_and_its_record_carries_over(tmp_pat
     results, metrics and configs, never weights, checkpoints, the world, the base or a run still training, and
     restores them into an output folder that lacks them without overwriting what is there."""
     from mtrl_judge.errors import JudgeError
-    from mtrl_judge.reproduce.pipeline import restore_record, save_record
+    from mtrl_judge.reproduce.pipeline import checkpoint_info, restore_record, save_record
 
     out = tmp_path / "out"
     files = {
         "stage_times.json": "{}", "world/world.json": "{}", "base/config.json": "{}",
         "runs/sft-unified/metrics.jsonl": "{}\n", "runs/sft-unified/best/score.json": "{}",
         "runs/sft-unified/best/config.json": "{}", "runs/sft-unified/best/model.safetensors": "w",
+        "runs/sft-unified/best/tokenizer.json": "{}", "runs/sft-unified/final/config.json": "{}",
         "runs/sft-unified/final/model.safetensors": "w", "runs/sft-unified/checkpoint-50/optimizer.pt": "o",
         "eval/sft-unified/results.json": "{}", "eval/sft-unified/predictions.jsonl": "{}\n",
         "runs/mt-rl-judge/metrics.jsonl": "{}\n", "runs/mt-rl-judge/checkpoint-50/model.safetensors": "w",
@@ -73,9 +74,10 @@ def test_an_evaluated_judge_needs_no_weights_and_its_record_carries_over(tmp_pat
 
     fresh = tmp_path / "fresh"
     (fresh / "runs" / "sft-unified").mkdir(parents=True)
-    (fresh / "runs" / "sft-unified" / "metrics.jsonl").write_text("mine\n")
+    (fresh / "runs" / "sft-unified" / "metrics.jsonl").write_text('{"step": 7}\n')
     assert restore_record(record, fresh) == 5
-    assert (fresh / "runs" / "sft-unified" / "metrics.jsonl").read_text() == "mine\n"
+    assert (fresh / "runs" / "sft-unified" / "metrics.jsonl").read_text() == '{"step": 7}\n'
+    assert checkpoint_info(fresh / "runs" / "sft-unified")["checkpoint"] == "best"
     stages, _ = plan(fresh, BUDGETS["demo"], seed=0, device="cpu")
     assert {"train sft-unified", "eval sft-unified"} <= {s.name for s in stages.stages if s.done()}
 

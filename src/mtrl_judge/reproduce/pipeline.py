@@ -12,11 +12,11 @@ resumes a killed training run from its last checkpoint):
 
 Each judge is evaluated as soon as it is trained, so finished judges' results survive a run that is stopped
 later. A judge whose evaluation is done needs no weights any more: its training stage counts as done too.
-That is what the *record* relies on (`record=` / `--record DIR`): everything under OUT but the world, the
-base, the weights and the resume checkpoints (a few MB), copied to DIR after every stage and copied back into
-an OUT that lacks it. The full budget takes longer than one sitting on 2 CPU cores; with a committed record a
-later machine continues it where the last one stopped (the world and the committed base are reproduced
-byte for byte from the seed).
+That is what the *record* relies on (`record=` / `--record DIR`): the evaluated judges' results and predictions,
+their training logs and best checkpoint's score, the stage times and the report (a few MB; no weights, resume
+checkpoints, world or base), copied to DIR after every stage and copied back into an OUT that lacks it. The
+full budget takes longer than one sitting on 2 CPU cores; with a committed record a later machine continues it
+where the last one stopped (the world and the committed base are reproduced byte for byte from the seed).
 """
 
 from __future__ import annotations
@@ -100,24 +100,30 @@ def _evaluated(eval_dir: Path) -> bool:
     return (eval_dir / "results.json").is_file()
 
 
-# What a record leaves out: folders (relative to OUT) and the files of any run that hold weights, optimizer or RNG
-# states. Everything else (results, predictions, metrics.jsonl, alarms, score.json, configs, the report) is kept.
+# What a record leaves out: the world and the base (reproduced from the seed and the checkout), and of each
+# training run everything but its own files (metrics.jsonl, alarms.jsonl, recipe.yaml, README.md) and best/'s score.json
+# and config.json (which say that the best checkpoint was the one evaluated, and at which step): no weights, no resume
+# checkpoints.
 RECORD_SKIP_DIRS = ("world", "base")
-RECORD_SKIP_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 def _record_files(root: Path) -> list[Path]:
     """The files of a reproduction folder (or of a record) that belong in its record, relative to `root`: those
     of the judges evaluated so far (a training run still under way needs its checkpoints, which a record leaves
     out, so none of it is kept) and the top-level files (stage times, report, results)."""
+    from ..train.callbacks import BEST_DIR, SCORE_FILE
+
     files = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if (not path.is_file() or rel.parts[0] in RECORD_SKIP_DIRS or path.suffix in RECORD_SKIP_SUFFIXES
-                or any(part.startswith(("checkpoint-", ".")) for part in rel.parts)):
+        if not path.is_file() or rel.parts[0] in RECORD_SKIP_DIRS or any(part.startswith(".") for part in rel.parts):
             continue
-        if rel.parts[0] in ("runs", "eval") and (len(rel.parts) < 3 or not _evaluated(root / "eval" / rel.parts[1])):
-            continue
+        if rel.parts[0] in ("runs", "eval"):
+            if len(rel.parts) < 3 or not _evaluated(root / "eval" / rel.parts[1]):
+                continue
+            kept_best = ((BEST_DIR, SCORE_FILE), (BEST_DIR, "config.json"))
+            if rel.parts[0] == "runs" and len(rel.parts) > 3 and rel.parts[2:] not in kept_best:
+                continue
         files.append(rel)
     return files
 
