@@ -216,11 +216,11 @@ def test_out_of_tries_fills_the_batch_with_flat_groups(tiny_model_dir, tmp_path)
 
 @pytest.mark.parametrize("cls", [DynamicSamplingSharedGRPOTrainer, DynamicSamplingGRPOTrainer], ids=["shared", "trl"])
 def test_mask_fill_leaves_the_filler_rows_out_of_the_loss(tiny_model_dir, tmp_path, cls):
-    """mask_fill: when the tries run out, the flat rows that fill the batch reach the loss with a zero completion
-    mask (no KL term either), and the loss is normalised by the mixed rows' tokens alone; a batch of flat rows only
+    """dynamic_sampling_mask_fill: when the tries run out, the flat rows that fill the batch reach the loss with a zero
+    completion mask (no KL term either), and the loss is normalised by the mixed rows' tokens alone; a batch of flat rows only
     gives a zero loss, not a NaN."""
     trainer = _trainer(cls, tiny_model_dir, tmp_path, ["mixed", "flat"] * 4, dynamic_sampling_max_tries=1,
-                       mask_fill=True, config={"beta": 0.04, "max_steps": 1})  # fmt: skip
+                       dynamic_sampling_mask_fill=True, config={"beta": 0.04, "max_steps": 1})  # fmt: skip
     trainer.model.train()  # dynamic sampling runs in training only
     batch = trainer._generate_and_score_completions(_rows(["mixed"] * 4 + ["flat"] * 4))
     texts = trainer.processing_class.tokenizer.batch_decode(batch["prompt_ids"], skip_special_tokens=True)
@@ -230,8 +230,8 @@ def test_mask_fill_leaves_the_filler_rows_out_of_the_loss(tiny_model_dir, tmp_pa
     assert bool((masked[mixed] > 0).all()) and bool((masked[~mixed] == 0).all())
     assert int(batch["num_items_in_batch"]) == int(masked.sum())
 
-    flat_only = _trainer(cls, tiny_model_dir, tmp_path, ["flat"] * 8, dynamic_sampling_max_tries=1, mask_fill=True,
-                         config={"beta": 0.04, "max_steps": 2})  # fmt: skip
+    flat_only = _trainer(cls, tiny_model_dir, tmp_path, ["flat"] * 8, dynamic_sampling_max_tries=1,
+                         dynamic_sampling_mask_fill=True, config={"beta": 0.04, "max_steps": 2})  # fmt: skip
     seen = _spy_loss_inputs(flat_only)
     flat_only.train()
     assert len(seen) == 2

@@ -241,7 +241,7 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         evals[run_name] = (method, [*tasks, *(HELDOUT_TASKS if method in TABLE3_METHODS else ())])
     n_eval = budget.eval_max_examples or 400
 
-    def add_eval(run_name: str) -> Path:
+    def add_eval(run_name: str) -> None:
         method, tasks = evals[run_name]
         style = "reason" if method in ("off-the-shelf", "rl-single", "mt-rl-judge") else "direct"
         eval_dir = out / "eval" / run_name
@@ -254,7 +254,6 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
         per_row = REASON_S_PER_ROW if style == "reason" else DIRECT_S_PER_ROW
         rows = sum(n_eval * (2 if task in HELDOUT_TASKS else 1) for task in tasks)
         p.add(f"eval {run_name}", STAGE_OVERHEAD_S + rows * per_row, stage, lambda d=eval_dir: _evaluated(d))
-        return eval_dir
 
     add_eval("off-the-shelf")
     for run_name, (method, tasks) in runs.items():

@@ -30,7 +30,7 @@ generated. Their advantage is zero, so they add nothing to the policy-gradient t
 the batch at the size TRL splits into `steps_per_generation` slices (exactly what TRL trains on
 without dynamic sampling). `dynamic_sampling/filled_frac` reports how much of the batch that was.
 They do carry the KL term (beta > 0), which then weighs about beta / kept share against the policy
-gradient. With `mask_fill=True` their completion masks are zeroed instead: the step's loss, KL term
+gradient. With `dynamic_sampling_mask_fill=True` their completion masks are zeroed instead: the step's loss, KL term
 included, is that of its mixed groups alone (TRL's loss normalisers clamp an all-masked batch to a zero
 loss). That is what verl's DAPO trains on; it also gives up the KL term's pull back to the reference in a
 batch of flat groups only.
@@ -170,13 +170,13 @@ class DynamicSamplingMixin:
     `dynamic_sampling/filled_frac` (share of the batch filled with flat groups because the tries ran out)."""
 
     def __init__(self, *args, dynamic_sampling: bool = False, dynamic_sampling_max_tries: int = 10,
-                 mask_fill: bool = False, **kwargs):
+                 dynamic_sampling_mask_fill: bool = False, **kwargs):
         if dynamic_sampling_max_tries < 1:
             raise ValueError(f"dynamic_sampling_max_tries must be at least 1, got {dynamic_sampling_max_tries}")
         super().__init__(*args, **kwargs)
         self.dynamic_sampling = dynamic_sampling
         self.dynamic_sampling_max_tries = dynamic_sampling_max_tries
-        self.mask_fill = mask_fill
+        self.dynamic_sampling_mask_fill = dynamic_sampling_mask_fill
         if dynamic_sampling and not hasattr(self.train_dataset, "__len__"):
             raise ValueError("dynamic sampling draws fresh prompts from a map-style training dataset; got an iterable one")
         self._refill_sampler = None
@@ -269,8 +269,8 @@ class DynamicSamplingMixin:
                 missing -= take
         merged = concat_rows(chosen, self._tokenizer.pad_token_id, self.pad_to_multiple_of)
         merged = unsplit_pixel_values_by_grid(merged)
-        kept_here = min(need, sum(len(part["advantages"]) for part in kept_parts))
-        if self.mask_fill and kept_here < need:  # the filler rows (the last ones) leave the loss, KL term included
+        if self.dynamic_sampling_mask_fill:  # the filler rows (the last ones) leave the loss, KL term included
+            kept_here = min(need, sum(len(part["advantages"]) for part in kept_parts))
             merged["completion_mask"][kept_here:] = 0
         loss_mask = merged["completion_mask"]
         if merged.get("tool_mask") is not None:

@@ -101,7 +101,7 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
         if judge.dynamic_sampling:
             trainer_class = DynamicSamplingSharedGRPOTrainer if share_prompt else DynamicSamplingGRPOTrainer
             extra = {"dynamic_sampling": True, "dynamic_sampling_max_tries": judge.dynamic_sampling_max_tries,
-                     "mask_fill": judge.dynamic_sampling_mask_fill}
+                     "dynamic_sampling_mask_fill": judge.dynamic_sampling_mask_fill}
         else:
             trainer_class = GroupSharedGRPOTrainer if share_prompt else GRPOTrainer
         trainer = trainer_class(model=model, processing_class=processor, reward_funcs=funcs, args=args,
