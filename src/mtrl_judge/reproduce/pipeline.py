@@ -32,7 +32,7 @@ import torch
 
 from ..devices import dtype_name, resolve_device_and_dtype
 from ..errors import JudgeError
-from ..io import write_json
+from ..io import atomic_file, write_json
 from ..recipes import recipe_file
 from ..tasks import HELDOUT_TASKS, PAPER_TASKS
 from .budgets import Budget
@@ -128,17 +128,21 @@ def _record_files(root: Path) -> list[Path]:
     return files
 
 
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy `source` to `target` atomically (io.atomic_file): a copy cut short never looks finished, in a record or
+    in an OUT restored from one (a partial results.json would mark a judge as evaluated)."""
+    with atomic_file(target, "wb") as f, source.open("rb") as src:
+        shutil.copyfileobj(src, f)
+
+
 def save_record(out: Path, record: Path) -> int:
-    """Copy OUT's record (module docstring) to `record`, each file atomically; returns the number of files copied."""
+    """Copy OUT's record (module docstring) to `record`; returns the number of files copied (new or changed)."""
     copied = 0
     for rel in _record_files(out):
         source, target = out / rel, record / rel
         if target.is_file() and target.stat().st_size == source.stat().st_size and target.read_bytes() == source.read_bytes():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        _copy_file(source, target)
         copied += 1
     return copied
 
@@ -147,10 +151,8 @@ def restore_record(record: Path, out: Path) -> int:
     """Copy the files of `record` that OUT lacks into OUT; returns how many. Files OUT has are never overwritten."""
     restored = 0
     for rel in _record_files(record):
-        target = out / rel
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(record / rel, target)
+        if not (out / rel).exists():
+            _copy_file(record / rel, out / rel)
             restored += 1
     return restored
 
