@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from mtrl_judge.reproduce.budgets import BUDGETS
-from mtrl_judge.reproduce.paper import METHODS
-from mtrl_judge.reproduce.pipeline import plan, reproduce
+from mtrl_judge.reproduce.paper import METHODS, TRAINED_METHODS
+from mtrl_judge.reproduce.pipeline import TRAINING_ORDER, plan, reproduce
 from mtrl_judge.tasks import HELDOUT_TASKS, PAPER_TASKS
 
 
@@ -38,6 +38,12 @@ def test_plan_trains_the_budgets_judges_and_finds_its_recipes_and_base(tmp_path,
     for i, name in enumerate(names):  # each judge is evaluated as soon as it is trained
         if name.startswith("train "):
             assert names[i + 1] == "eval " + name.removeprefix("train ")
+    # the paper's comparison is trained before the single-task baselines, so a run stopped partway holds it
+    trains = [n.removeprefix("train ") for n in names if n.startswith("train ")]
+    multi = [i for i, n in enumerate(trains) if n in ("sft-unified", "mt-rl-judge")]
+    single = [i for i, n in enumerate(trains) if n.startswith(("sft-single-", "rl-single-"))]
+    assert not multi or not single or max(multi) < min(single)
+    assert sorted(TRAINING_ORDER) == sorted(TRAINED_METHODS)
 
 
 def test_an_evaluated_judge_needs_no_weights_and_its_record_carries_over(tmp_path):
