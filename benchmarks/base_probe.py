@@ -4,7 +4,7 @@ Draws N new examples of the pretraining corpus (full scenes, a seed the base nev
 the base each question greedily in the style it was drawn in, and reports, per question kind and
 style, the share of answers parsed from `<answer>` that equal the truth:
 
-    .venv/bin/python benchmarks/base_probe.py [--model models/base-small-p8] [--n 540] [--seed 12345] [--json] [--device auto]
+    .venv/bin/python benchmarks/base_probe.py [--model models/base-small-p8-v3] [--n 540] [--seed 12345] [--json] [--device auto]
 
 With --json it prints one JSON object: {"model", "seed", "n", "kinds": {kind: {"reason": acc, "direct":
 acc}}, "overall", "gate": {...}}. The gate is the bar a base must clear before it ships (docs/base.md):
@@ -32,6 +32,7 @@ import torch
 from mtrl_judge.backbone import load_backbone
 from mtrl_judge.pretrain.corpus import QUESTION_KINDS, YES_NO_KINDS, examples, to_messages
 from mtrl_judge.prompts import parse_verdict
+from mtrl_judge.reproduce.budgets import DEFAULT_BASE
 
 GATE = {"count": 0.9, "exists": 0.9, "colour": 0.9, "symbol": 0.9, "blur": 0.8, "grain": 0.8, "float": 0.8}
 
@@ -92,7 +93,7 @@ def _description(reasoning: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/base-small-p8")
+    parser.add_argument("--model", default=f"models/{DEFAULT_BASE}", help="a base folder (default: the committed default base)")
     parser.add_argument("--n", type=int, default=540,
                         help="examples (a multiple of 36 gives every kind and style the same count)")
     parser.add_argument("--seed", type=int, default=12345, help="corpus seed; pretraining used 0")

@@ -6,7 +6,7 @@ and the best one (selected on validation during training) on the SAME validation
 reason style, with the validation rows, judge settings and metric the trainer uses:
 
     .venv/bin/mtrl-judge world generate --size demo --out runs/demo/world
-    .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small-p8] [--world runs/demo/world]
+    .venv/bin/python benchmarks/mt_rl_learning.py [--steps 250] [--base models/base-small-p8-v3] [--world runs/demo/world]
     .venv/bin/python benchmarks/mt_rl_learning.py --run runs/demo/runs/mt-rl-judge --world runs/demo/world
 
 Prints per-task macro-F1 and the share of the most frequent answer, unparseable counted as one (a judge that answers one
@@ -26,6 +26,7 @@ from mtrl_judge.backbone import load_backbone
 from mtrl_judge.evaluate.metrics import classification_metrics
 from mtrl_judge.judge import Judge
 from mtrl_judge.recipes import recipe_file
+from mtrl_judge.reproduce.budgets import DEFAULT_BASE
 from mtrl_judge.tasks import get_task
 from mtrl_judge.train.callbacks import BEST_DIR, FINAL_DIR, ValidationCallback
 from mtrl_judge.train.config import load_recipe
@@ -52,7 +53,7 @@ def score(validator: ValidationCallback, model_dir: Path) -> tuple[dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=Path("models/base-small-p8"))
+    parser.add_argument("--base", type=Path, default=Path("models") / DEFAULT_BASE)
     parser.add_argument("--world", type=Path, default=Path("runs/demo/world"))
     parser.add_argument("--out", type=Path, default=Path("runs/bench-mt-rl"))
     parser.add_argument("--run", type=Path, default=None, help="a finished MT-RL-Judge run folder: score it instead of training")

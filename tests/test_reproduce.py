@@ -110,6 +110,16 @@ def test_the_report_names_the_base_it_started_from():
     assert _base_text(BUDGETS["smoke"], None) == "the `tiny` Qwen3-VL preset, pretrained here for 4 steps"
 
 
+def test_the_recipes_and_the_budgets_start_from_the_one_default_base():
+    from mtrl_judge.recipes import recipe_file
+    from mtrl_judge.reproduce.budgets import DEFAULT_BASE
+    from mtrl_judge.train.config import load_recipe
+
+    assert BUDGETS["demo"].base == BUDGETS["full"].base == DEFAULT_BASE
+    for method in TRAINED_METHODS:
+        assert load_recipe(recipe_file(f"cpu/{method}.yaml"), []).judge.model == f"models/{DEFAULT_BASE}", method
+
+
 def test_a_budget_without_some_judges_leaves_their_rows_out_of_the_report(tmp_path):
     import dataclasses
 

@@ -22,8 +22,7 @@ class Budget:
     world_version: int = 2  # 1 regenerates the reports made before JudgeWorld v2 (with preset "small")
     preset: str = "small-p8"  # backbone preset of the base
     pretrain_steps: int = 0  # 0: use a committed base (see `base`)
-    # The committed base under models/ used when pretrain_steps is 0; None: models/base-<preset>. base-small-p8-v3 is
-    # base-small-p8 continued for 68 CPU minutes on corpus v3 (docs/base.md), the default since 2026-11-24.
+    # The committed base under models/ used when pretrain_steps is 0; None: models/base-<preset>.
     base: str | None = None
     sft_steps: int = 300  # SFT-Unified
     sft_single_steps: int = 100  # SFT-Single, per task
@@ -55,6 +54,11 @@ class Budget:
                              f"{', '.join(self.methods) or 'none'}")
 
 
+# The default off-the-shelf base under models/: base-small-p8 continued for 68 CPU minutes on corpus v3 (docs/base.md),
+# the default since 2026-11-24. The CPU recipes name the same folder (tests/test_reproduce.py checks it), and the
+# benchmarks that start from "the committed base" default to it.
+DEFAULT_BASE = "base-small-p8-v3"
+
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
         name="smoke", world_size="tiny", preset="tiny", pretrain_steps=4, sft_steps=2, sft_single_steps=1, grpo_steps=2,
@@ -68,7 +72,7 @@ BUDGETS: dict[str, Budget] = {
     # verdicts were constant on five tasks); 128 test rows per task. The single-task baselines (another 40 minutes at
     # the former demo's sizes) are the full budget's. docs/reproduce.md says where the minutes go.
     "demo": Budget(
-        name="demo", base="base-small-p8-v3", methods=("sft-unified", "mt-rl-judge"), sft_steps=250, grpo_steps=50,
+        name="demo", base=DEFAULT_BASE, methods=("sft-unified", "mt-rl-judge"), sft_steps=250, grpo_steps=50,
         grpo_prompts_per_step=16, num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04, val_every=50, val_max_examples=32,
         eval_max_examples=128, eval_max_new_tokens=80,
     ),
@@ -77,7 +81,7 @@ BUDGETS: dict[str, Budget] = {
     # the all-groups-flat state); MT-RL-Judge gets as many prompts per task (6 x 150 steps). About 7 hours on 2 cores
     # (the SFT-Single stages took 1.8 of them on the former base; not yet run to the end); `--device cuda` for a GPU.
     "full": Budget(
-        name="full", base="base-small-p8-v3", sft_steps=1500, sft_single_steps=400, grpo_steps=900, rl_single_steps=150,
+        name="full", base=DEFAULT_BASE, sft_steps=1500, sft_single_steps=400, grpo_steps=900, rl_single_steps=150,
         val_every=100, val_max_examples=128, eval_max_examples=None, eval_max_new_tokens=96, grpo_prompts_per_step=16,
         num_generations=4, grpo_learning_rate=1e-4, grpo_beta=0.04,
     ),
