@@ -317,7 +317,8 @@ def test_report_renders_intervals_baseline_checkpoints_and_charts(tmp_path):
     }
     results = _synthetic_results()
     text = write_report(tmp_path, results, {"mt-rl-judge": metrics}, header="# synthetic", notes=findings(results),
-                        checkpoints=checkpoints).read_text()
+                        checkpoints=checkpoints, grpo_runs={"mt-rl-judge": metrics}).read_text()
+    assert "| mt-rl-judge | 2 | n/a | 0.20 -> 0.90 | n/a |" in text
     assert "| MT-RL-Judge | 40.00 ± 4.0 (81.63) |" in text
     assert "| RL-Single | 35.00 ± 2.0† (80.50) |" in text and "| Off-the-shelf | 40.00 ± 4.0 (67.99) | 40.00 ± 4.0 (63.24) | " \
            "40.00 ± 4.0 (64.77) | 0.00‡ (80.01) |" in text
@@ -328,6 +329,29 @@ def test_report_renders_intervals_baseline_checkpoints_and_charts(tmp_path):
     assert "do not differ beyond the 95% intervals" in text
     for png in ("bars.png", "curves.png", "calibration.png"):
         assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_report_tables_every_grpo_runs_groups_first_and_last(tmp_path):
+    """The single-task GRPO runs are not in the curves chart; the groups table gives each run's learning signal at its
+    start and end, so a run whose groups went flat reads as such."""
+    import json as json_
+
+    from mtrl_judge.reproduce.report import grpo_groups_table
+
+    def log(path, rows):
+        path.write_text("".join(json_.dumps(r) + "\n" for r in rows))
+        return path
+
+    flat = log(tmp_path / "flat.jsonl", [
+        {"step": s, "frac_reward_zero_std": 0.2 if s <= 2 else 1.0, "dynamic_sampling/kept_frac": 0.8 if s <= 2 else 0.0,
+         "rewards/accuracy/mean": 0.5} for s in range(1, 21)] + [{"step": 20, "val/mean_macro_f1": 0.3}])
+    plain = log(tmp_path / "plain.jsonl", [{"step": 1, "frac_reward_zero_std": 0.5, "rewards/accuracy/mean": None},
+                                           {"step": 2, "frac_reward_zero_std": 0.25}])
+    lines = grpo_groups_table({"rl-single-seetrue": flat, "mt-rl-judge": plain, "missing": tmp_path / "none.jsonl"})
+    assert lines[0].startswith("| Run | Steps | mixed groups")
+    assert lines[2] == "| rl-single-seetrue | 20 | 0.80 -> 0.00 | 0.20 -> 1.00 | 0.50 -> 0.50 |"
+    assert lines[3] == "| mt-rl-judge | 2 | n/a | 0.50 -> 0.25 | n/a |"  # no dynamic sampling; accuracy never logged
+    assert len(lines) == 4 and grpo_groups_table({}) == []
 
 
 def test_wall_time_keeps_the_recorded_times_of_skipped_stages():

@@ -424,8 +424,10 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
     write_json(out / "results.json", results)
     trained = sorted({name for name in evals if name != "off-the-shelf"})
     checkpoints = {name: checkpoint_info(out / "runs" / name) for name in trained if (out / "runs" / name).is_dir()}
+    grpo_runs = {name: out / "runs" / name / "metrics.jsonl" for name in trained
+                 if evals[name][0] in ("rl-single", "mt-rl-judge")}
     report = write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"),
-                          checkpoints=checkpoints)
+                          checkpoints=checkpoints, grpo_runs=grpo_runs)
     if record is not None:
         save_record(out, record)
     return report

@@ -283,6 +283,42 @@ def rolling_mean(points: list[tuple[int, float]], window: int) -> list[tuple[int
     return out
 
 
+# GRPO's learning signal, read from a run's per-step log: a group whose completions all get one reward has zero
+# advantages and teaches nothing, so the share of mixed groups is the share of the batch that can move the policy.
+GROUP_COLUMNS = (
+    ("dynamic_sampling/kept_frac", "mixed groups (of those sampled)"),
+    ("frac_reward_zero_std", "equal-reward groups (of those trained)"),
+    ("rewards/accuracy/mean", "sampled accuracy"),
+)
+
+
+def _window_mean(rows: list[dict], key: str) -> float | None:
+    values = [v for v in (_num(r.get(key)) for r in rows) if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def grpo_groups_table(runs: dict[str, Path], window: float = 0.1) -> list[str]:
+    """One row per GRPO run: each signal of GROUP_COLUMNS averaged over the first and the last `window` of its
+    logged steps ('first -> last'), so that a run whose groups went flat, and so stopped learning, shows even
+    where the curves chart does not draw it (the single-task runs). Runs without a log are left out."""
+    lines = []
+    for name, metrics_file in runs.items():
+        rows = [r for r in read_metrics(metrics_file) if _num(r.get("frac_reward_zero_std")) is not None]
+        if not rows:
+            continue
+        n = max(1, round(len(rows) * window))
+        cells = []
+        for key, _ in GROUP_COLUMNS:
+            first, last = _window_mean(rows[:n], key), _window_mean(rows[-n:], key)
+            cells.append("n/a" if first is None and last is None else " -> ".join(
+                "n/a" if v is None else f"{v:.2f}" for v in (first, last)))
+        lines.append(f"| {name} | {rows[-1]['step']} | " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    return ["| Run | Steps | " + " | ".join(title for _, title in GROUP_COLUMNS) + " |",
+            "|" + "---|" * (len(GROUP_COLUMNS) + 2), *lines]
+
+
 def curves_chart(runs: dict[str, Path], path: Path) -> None:
     """Three panels, each on its own 0..1 axis: the GRPO reward; the share of groups whose completions all got
     the same reward (TRL's `frac_reward_zero_std`: zero advantages, nothing learned; rising toward 1 shows a
@@ -349,12 +385,13 @@ def reliability_chart(results: dict, method: str, tasks, path: Path) -> None:
 
 
 def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str, notes: list[str],
-                 checkpoints: dict[str, dict] | None = None) -> Path:
+                 checkpoints: dict[str, dict] | None = None, grpo_runs: dict[str, Path] | None = None) -> Path:
     """report.md plus bars.png, curves.png and calibration.png in `out`.
 
     results: method -> task -> the metrics evaluate() reports for that task.
     runs: run name -> its metrics.jsonl, for the training curves.
     checkpoints: run name -> the evaluated checkpoint (pipeline.checkpoint_info).
+    grpo_runs: every GRPO run (the single-task ones too) -> its metrics.jsonl, for the table of GRPO groups.
     """
     pointwise = [t for t in PAPER_TASKS if any(t in r for r in results.values())]
     pairwise = [t for t in HELDOUT_TASKS if any(t in r for r in results.values())]
@@ -386,6 +423,14 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
                   "Each trained judge is evaluated at its best validation checkpoint (the paper's selection) when it has",
                   "one:", ""]
         lines += checkpoint_table(checkpoints)
+    groups = grpo_groups_table(grpo_runs or {})
+    if groups:
+        lines += ["", "## GRPO groups: what each run could learn from, first -> last tenth of its steps", "",
+                  "A group of completions of one prompt that all get the same reward has zero advantages: it teaches",
+                  "nothing. Dynamic sampling draws fresh prompts in place of such groups (mixed groups: the share of",
+                  "those it sampled that were not flat) and, when its tries run out, fills the batch with flat ones",
+                  "(equal-reward groups: their share of the batch trained on). Sampled accuracy: of the rollouts.", ""]
+        lines += groups
     lines += ["", "## Scores against graded severity: Spearman rho / ROC-AUC per task", "",
               "The judge's score is P(positive choice) at the answer position; the graded score is the world's exact",
               "severity (how strong the blur, how many caption attributes are wrong, ...). 'undef.' says the metric has",
