@@ -166,6 +166,8 @@ def test_report_has_the_papers_tables(smoke):
     assert "(83.67)" in text and "(82.23)" in text  # the paper's numbers beside ours
     for png in ("bars.png", "curves.png", "calibration.png"):
         assert (out / png).stat().st_size > 1000
+    groups = text.split("## GRPO groups")[1].split("##")[0]  # every GRPO run, the single-task ones too, no SFT run
+    assert "| mt-rl-judge |" in groups and "| rl-single-seetrue |" in groups and "sft-" not in groups
 
 
 @pytest.mark.slow  # the smoke run takes minutes; the plan test above covers its wiring by default
