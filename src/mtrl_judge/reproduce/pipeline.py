@@ -41,6 +41,7 @@ from .paper import METHOD_NAMES, TABLE3_METHODS, TRAINED_METHODS
 logger = logging.getLogger(__name__)
 
 SINGLE_TASK_METHODS = ("sft-single", "rl-single")  # trained once per task; the others once on all six
+GRPO_METHODS = ("rl-single", "mt-rl-judge")  # trained with GRPO (reasoning first); the others with SFT
 # The order judges are trained in: the paper's comparison (MT-RL-Judge against SFT-Unified, pointwise and held out)
 # first, the single-task baselines (six runs each) after, so that a reproduction stopped partway holds the
 # comparison it is about. The full budget takes about 7 hours of 2 cores; the report keeps the paper's order.
@@ -249,7 +250,7 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
 
     def add_eval(run_name: str) -> None:
         method, tasks = evals[run_name]
-        style = "reason" if method in ("off-the-shelf", "rl-single", "mt-rl-judge") else "direct"
+        style = "reason" if method == "off-the-shelf" or method in GRPO_METHODS else "direct"
         eval_dir = out / "eval" / run_name
         model = base if run_name == "off-the-shelf" else None
 
@@ -264,7 +265,7 @@ def plan(out: Path, budget: Budget, seed: int = 0, *, device: str | torch.device
     add_eval("off-the-shelf")
     for run_name, (method, tasks) in runs.items():
         run_dir = out / "runs" / run_name
-        is_grpo = method in ("rl-single", "mt-rl-judge")
+        is_grpo = method in GRPO_METHODS
         steps = budget.steps_of(method)
         overrides = [*common, *placement, "--tasks", *tasks, "--max_steps", str(steps), *(grpo if is_grpo else sft)]
         # Stage weights only set the time-left estimate's proportions. Measured on the demo run (small-p8 base, 2 cores):
@@ -365,7 +366,7 @@ def _training_text(budget: Budget) -> str:
     untrained = [METHOD_NAMES[m] for m in TRAINED_METHODS if m not in budget.methods]
     if untrained:
         text += f" (not trained at this budget: {', '.join(untrained)}; the full budget trains every judge)"
-    if {"rl-single", "mt-rl-judge"} & set(trained):
+    if set(GRPO_METHODS) & set(trained):
         text += (f"; a GRPO step {budget.grpo_prompts_per_step} prompts x {budget.num_generations} completions at lr "
                  f"{budget.grpo_learning_rate:g}, KL beta {budget.grpo_beta:g}")
     return text + "."
@@ -425,7 +426,7 @@ def reproduce(out: str | Path, budget: Budget, *, seed: int = 0, device: str | t
     trained = sorted({name for name in evals if name != "off-the-shelf"})
     checkpoints = {name: checkpoint_info(out / "runs" / name) for name in trained if (out / "runs" / name).is_dir()}
     grpo_runs = {name: out / "runs" / name / "metrics.jsonl" for name in trained
-                 if evals[name][0] in ("rl-single", "mt-rl-judge")}
+                 if evals[name][0] in GRPO_METHODS}
     report = write_report(out, results, runs, header=header, notes=findings(results) + alarm_notes(out / "runs"),
                           checkpoints=checkpoints, grpo_runs=grpo_runs)
     if record is not None:
