@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job: the paper's five judges trained and evaluated on JudgeWorld, report in runs/demo/report.md.
+# The main job: the demo budget of the reproduction (the base, SFT-Unified and MT-RL-Judge trained and evaluated on
+# JudgeWorld v2), report in runs/demo/report.md; `reproduce --budget full` trains all five judges (about 7 hours).
 demo: $(STAMP)
 	$(VENV)/bin/mtrl-judge reproduce --budget demo --out runs/demo
 
