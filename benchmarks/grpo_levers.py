@@ -34,7 +34,8 @@ nattech-32x4-kl0.04-eps0.2,nattech-32x4-kl0.04-warmup10,nattech-16x8-kl0.04 --st
         --val-examples 48 --val-max-new-tokens 64 --out runs/levers-v3 \
         --only recipe,recipe-maskfill,recipe-kl0.01,recipe-drgrpo,recipe-eps0.2,recipe-warmup10
         # 2026-11-24: recipe and recipe-maskfill only, then 300 steps of each with `mtrl-judge train` (60 steps
-        # were all noise; docs/training.md); the other four not yet run
+        # were all noise; docs/training.md); then recipe-kl0.01 and recipe-drgrpo for 200 steps, each with its own --out
+        # (runs/levers-v3-c, runs/levers-v3-d) so that two ran at once, one thread each; eps0.2 and warmup10 not yet run
 
 Other options are passed to every `mtrl-judge train` as recipe overrides (on a GPU: `--use_cpu false --bf16 true`).
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
