@@ -26,7 +26,7 @@ import torch
 
 from mtrl_judge.backbone import load_backbone
 from mtrl_judge.data.world.common import scene_in_split
-from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, render
+from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, object_box, render
 from mtrl_judge.data.world.symbols import ALLOWED, FORBIDDEN
 from mtrl_judge.pretrain.cache import patchify
 from mtrl_judge.reproduce.budgets import DEFAULT_BASE
@@ -51,7 +51,8 @@ def labelled_cells(scene: dict, cell: int) -> list[tuple[int, str, int]]:
 
     rows = []
     for o in scene["objects"]:
-        token = at(o["x"], o["bottom"] - o["size"] / 2)
+        x0, y0, x1, y1 = object_box(o)
+        token = at((x0 + x1) / 2, (y0 + y1) / 2)
         rows += [(token, "colour", list(COLOURS).index(o["colour"])), (token, "shape", list(SHAPES).index(o["shape"]))]
     for s in scene["signs"]:
         rows.append((at(s["x"], s["bottom"] - s["post"] - s["size"] / 2), "symbol", SYMBOLS.index(s["symbol"])))
@@ -95,13 +96,13 @@ def linear_accuracy(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.
         return round((head(xt).argmax(1) == yt).float().mean().item(), 3)
 
 
-def probe_rows(feats: torch.Tensor, scenes: list[dict], cell: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    rows: dict[str, tuple[list, list]] = {t: ([], []) for t in TARGETS}
+def labels(scenes: list[dict], cell: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per target: (scene index, token index, class) of every labelled object or sign, for gathering its token."""
+    rows: dict[str, list[tuple[int, int, int]]] = {t: [] for t in TARGETS}
     for i, scene in enumerate(scenes):
         for token, target, cls in labelled_cells(scene, cell):
-            rows[target][0].append(feats[i, token])
-            rows[target][1].append(cls)
-    return {t: (torch.stack(xs), torch.tensor(ys)) for t, (xs, ys) in rows.items()}
+            rows[target].append((i, token, cls))
+    return {t: tuple(torch.tensor(column) for column in zip(*r, strict=True)) for t, r in rows.items()}
 
 
 def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool, device: str = "cpu") -> dict:
@@ -109,6 +110,7 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
     model, processor = load_backbone(model_dir, device=device, dtype="auto")
     image_processor = processor.image_processor
     cell = image_processor.patch_size * image_processor.merge_size
+    train_labels, test_labels = labels(train_scenes, cell), labels(test_scenes, cell)
     rows = {}
     for name in ("tower", "random tower", "pixels"):
         if name == "random tower":  # the same architecture, every weight matrix re-drawn: what no training gives
@@ -117,11 +119,14 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
                 if p.dim() > 1:
                     torch.nn.init.normal_(p, std=0.02)
         net = None if name == "pixels" else model
-        train = probe_rows(token_features(net, image_processor, train_scenes, deepstack), train_scenes, cell)
-        test = probe_rows(token_features(net, image_processor, test_scenes, deepstack), test_scenes, cell)
-        rows[name] = {t: linear_accuracy(train[t], test[t], k, seed) for t, k in TARGETS.items()}
-    return {"model": model_dir, "seed": seed, "deepstack": deepstack, "train_objects": len(train["colour"][1]),
-            "test_objects": len(test["colour"][1]), "test_signs": len(test["symbol"][1]), "rows": rows}
+        train_feats = token_features(net, image_processor, train_scenes, deepstack)
+        test_feats = token_features(net, image_processor, test_scenes, deepstack)
+        rows[name] = {}
+        for t, k in TARGETS.items():
+            (si, ti, y), (sj, tj, yt) = train_labels[t], test_labels[t]
+            rows[name][t] = linear_accuracy((train_feats[si, ti], y), (test_feats[sj, tj], yt), k, seed)
+    return {"model": model_dir, "seed": seed, "deepstack": deepstack, "train_objects": len(train_labels["colour"][2]),
+            "test_objects": len(test_labels["colour"][2]), "test_signs": len(test_labels["symbol"][2]), "rows": rows}
 
 
 def main() -> None:
