@@ -24,7 +24,7 @@ split is never read: defaults are chosen here, test is reported once by `mtrl-ju
     .venv/bin/python benchmarks/grpo_levers.py --only nattech-16x4,nattech-32x4,nattech-32x4-kl0.04 --steps 150 \
         --val-every 30 --val-max-new-tokens 64
     .venv/bin/python benchmarks/grpo_levers.py --only nattech-32x4-kl0.01,nattech-32x4-kl0.04-drgrpo,\
-nattech-32x4-kl0.04-eps0.2,nattech-32x4-kl0.04-warmup10,nattech-16x8-kl0.04 --steps 120 --val-every 30 \
+nattech-32x4-kl0.04-warmup10,nattech-16x8-kl0.04 --steps 120 --val-every 30 \
         --val-max-new-tokens 64 --world runs/demo-v2/world   # not yet run (2026-11-23); minutes each on a GPU
     .venv/bin/python benchmarks/grpo_levers.py --only 16x4-kl0.04 --steps 400 --val-every 50 --val-examples 48 \
         --val-max-new-tokens 64 --world runs/demo-v2/world
@@ -32,10 +32,13 @@ nattech-32x4-kl0.04-eps0.2,nattech-32x4-kl0.04-warmup10,nattech-16x8-kl0.04 --st
         --val-max-new-tokens 64 --world runs/demo-v2/world
     .venv/bin/python benchmarks/grpo_levers.py --base models/base-small-p8-v3 --steps 60 --val-every 30 \
         --val-examples 48 --val-max-new-tokens 64 --out runs/levers-v3 \
-        --only recipe,recipe-maskfill,recipe-kl0.01,recipe-drgrpo,recipe-eps0.2,recipe-warmup10
+        --only recipe,recipe-maskfill,recipe-kl0.01,recipe-drgrpo,recipe-warmup10
         # 2026-11-24: recipe and recipe-maskfill only, then 300 steps of each with `mtrl-judge train` (60 steps
         # were all noise; docs/training.md); then recipe-kl0.01 and recipe-drgrpo for 200 steps, each with its own --out
-        # (runs/levers-v3-c, runs/levers-v3-d) so that two ran at once, one thread each; eps0.2 and warmup10 not yet run
+        # (runs/levers-v3-c, runs/levers-v3-d) so that two ran at once, one thread each; 2026-11-24: recipe-warmup10
+        # (runs/levers-v3-f). No clip-range setting: these recipes take one optimizer step per generation batch, so
+        # the policy ratio is exactly 1 and epsilon / epsilon_high never bind (a run with 0.2 repeated the recipe's
+        # run loss for loss); the GPU recipe, 64 steps per generation, is where the clip range matters
 
 Other options are passed to every `mtrl-judge train` as recipe overrides (on a GPU: `--use_cpu false --bf16 true`).
 Each setting runs as its own `mtrl-judge train` process; finished settings are skipped on a rerun,
@@ -68,6 +71,9 @@ def at_lr1e4(prompts: int, generations: int) -> list[str]:
     """GRPO at lr 1e-4 with `prompts` x `generations` completions a step (the recipe's batch since 2026-11-23: 16 x 4)."""
     return ["--learning_rate", "1e-4", "--prompts_per_step", str(prompts), "--num_generations", str(generations)]
 
+
+# The recipe's schedule is `constant`, which has no warm-up: a warm-up needs constant_with_warmup.
+WARMUP10 = ["--lr_scheduler_type", "constant_with_warmup", "--warmup_steps", "10"]
 
 SETTINGS: dict[str, list[str]] = {
     "recipe": [],
@@ -113,20 +119,18 @@ SETTINGS: dict[str, list[str]] = {
     # EasyR1's KL coefficient, Dr. GRPO's unscaled advantages, no clip-higher, a warmup, and groups of 8 (same completions).
     "nattech-32x4-kl0.01": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.01"],
     "nattech-32x4-kl0.04-drgrpo": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", "--scale_rewards", "none"],
-    "nattech-32x4-kl0.04-eps0.2": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", "--epsilon_high", "0.2"],
-    "nattech-32x4-kl0.04-warmup10": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", "--warmup_steps", "10"],
+    "nattech-32x4-kl0.04-warmup10": [*NATTECH, *at_lr1e4(32, 4), "--beta", "0.04", *WARMUP10],
     "nattech-16x8-kl0.04": [*NATTECH, *at_lr1e4(16, 8), "--beta", "0.04"],
     # All six tasks with the KL term: the recipe since 2026-11-23 (16 x 4), and twice the prompts per step.
     "16x4-kl0.04": [*at_lr1e4(16, 4), "--beta", "0.04"],
     "32x4-kl0.04": [*at_lr1e4(32, 4), "--beta", "0.04"],
     # The recipe (16 x 4, lr 1e-4, beta 0.04) with one lever changed, from the default base models/base-small-p8-v3:
     # the flat groups that fill a batch masked out of the loss (verl's DAPO), EasyR1's KL weight, Dr. GRPO's
-    # unscaled advantages, no clip-higher, a warm-up. FORMER_KL does not apply to them (the recipe's beta is kept).
+    # unscaled advantages, a warm-up. FORMER_KL does not apply to them (the recipe's beta is kept).
     "recipe-maskfill": ["--dynamic_sampling_mask_fill", "true"],
     "recipe-kl0.01": ["--beta", "0.01"],
     "recipe-drgrpo": ["--scale_rewards", "none"],
-    "recipe-eps0.2": ["--epsilon_high", "0.2"],
-    "recipe-warmup10": ["--warmup_steps", "10"],
+    "recipe-warmup10": WARMUP10,
 }
 
 

@@ -25,38 +25,18 @@ import numpy as np
 import torch
 
 from mtrl_judge.backbone import load_backbone
-from mtrl_judge.data.world.common import scene_in_split
-from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, object_box, render
-from mtrl_judge.data.world.symbols import ALLOWED, FORBIDDEN
+from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, render
 from mtrl_judge.pretrain.cache import patchify
+from mtrl_judge.pretrain.tower import SYMBOLS, draw_scene, labelled_cells
 from mtrl_judge.reproduce.budgets import DEFAULT_BASE
 
-SYMBOLS = tuple(FORBIDDEN) + tuple(ALLOWED)
 TARGETS = {"colour": len(COLOURS), "shape": len(SHAPES), "symbol": len(SYMBOLS)}
 
 
 def draw_scenes(seed: int, n: int) -> list[dict]:
     """n train-partition scenes with one sign each, drawn as the corpus draws the scenes of its symbol questions."""
     rng = np.random.default_rng(seed)
-    return [scene_in_split(rng, "train", max_distractors=2, signs=[str(rng.choice(SYMBOLS))])[1] for _ in range(n)]
-
-
-def labelled_cells(scene: dict, cell: int) -> list[tuple[int, str, int]]:
-    """(token index, target, class) for every object (colour, shape) and sign (symbol) of a scene: the merged
-    token whose cell holds the object's centre, row-major as the merge windows are ordered."""
-    per_row = SIZE // cell
-
-    def at(x: float, y: float) -> int:
-        return int(np.clip(y, 0, SIZE - 1)) // cell * per_row + int(np.clip(x, 0, SIZE - 1)) // cell
-
-    rows = []
-    for o in scene["objects"]:
-        x0, y0, x1, y1 = object_box(o)
-        token = at((x0 + x1) / 2, (y0 + y1) / 2)
-        rows += [(token, "colour", list(COLOURS).index(o["colour"])), (token, "shape", list(SHAPES).index(o["shape"]))]
-    for s in scene["signs"]:
-        rows.append((at(s["x"], s["bottom"] - s["post"] - s["size"] / 2), "symbol", SYMBOLS.index(s["symbol"])))
-    return rows
+    return [draw_scene(rng) for _ in range(n)]
 
 
 @torch.inference_mode()

@@ -1,5 +1,5 @@
 """The CUDA path, on the tiny backbone: bf16 forward and generate, `mtrl-judge train` (SFT and GRPO
-without vLLM), `mtrl-judge eval`, and the service answering a request.
+without vLLM), `mtrl-judge eval`, `mtrl-judge pretrain-tower`, and the service answering a request.
 
 Deselected by default (pyproject's addopts has `-m 'not slow and not gpu'`) and skipped where torch
 sees no GPU. Run them on a CUDA machine with:
@@ -135,6 +135,15 @@ def test_cli_eval_on_cuda(tiny_model_dir, tiny_data_dir, tmp_path):
     assert set(results["tasks"]) == {"seetrue", "agin-tech", "mjbench-alignment"}
     assert all(0.0 <= m["macro_f1"] <= 1.0 for m in results["tasks"].values())
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 4 + 4 + 2 * 4  # pairwise: both orders
+
+
+def test_pretrain_tower_warms_up_on_cuda_and_saves_an_fp32_base(tiny_model_dir, tmp_path):
+    assert main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "warm"), "--steps", "3",
+                 "--batch-size", "4", "--held-out", "4"]) == 0
+    info = json.loads((tmp_path / "warm" / "pretrain.json").read_text())
+    assert info["device"] == torch.cuda.get_device_name(0) and info["steps_done"] == 3
+    model, _ = load_backbone(tmp_path / "warm")
+    assert next(model.parameters()).dtype == torch.float32
 
 
 def test_serve_answers_a_request_on_cuda(tiny_model_dir):

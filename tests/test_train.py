@@ -95,6 +95,9 @@ def recipe_file(tmp_path, tiny_model_dir, tiny_data_dir):
         ({"prompts_per_step": 2}, ["--per_device_train_batch_size", "8"], "not both"),
         ({"alarm_answer_share": 0.0}, [], "field 'alarm_answer_share'"),
         ({"alarm_zero_std_steps": 0}, [], "field 'alarm_zero_std_steps'"),
+        ({"lr_scheduler_type": "constant", "warmup_steps": 10}, [], "field 'warmup_steps' is 10 but lr_scheduler_type"),
+        ({"lr_scheduler_type": "linear"}, ["--lr_scheduler_type", "constant", "--warmup_steps", "0.1"],
+         "use constant_with_warmup"),
     ],
 )
 def test_bad_recipes_fail_before_training_naming_the_field(recipe_file, fields, overrides, message):
@@ -126,6 +129,30 @@ def test_model_folder_that_is_not_a_vlm(recipe_file, tmp_path):
 def test_cli_overrides_win_over_yaml(recipe_file):
     recipe = load_recipe(recipe_file(), ["--tasks", "seetrue", "--learning_rate", "0.5", "--format_weight", "0.3"])
     assert recipe.judge.tasks == ["seetrue"] and recipe.trl.learning_rate == 0.5 and recipe.judge.format_weight == 0.3
+
+
+def test_overridden_enum_fields_are_recorded_as_plain_yaml(recipe_file):
+    """A scheduler given on the command line reaches the run's recipe.yaml as its name (it once crashed the
+    YAML writer as a transformers enum), and a warm-up with it is accepted."""
+    import yaml
+
+    from mtrl_judge.train.config import run_record
+
+    recipe = load_recipe(recipe_file(), ["--lr_scheduler_type", "constant_with_warmup", "--warmup_steps", "10"])
+    record = run_record(recipe, processes=1)
+    assert record["lr_scheduler_type"] == "constant_with_warmup" and record["warmup_steps"] == 10
+    assert yaml.safe_load(yaml.safe_dump(record))["lr_scheduler_type"] == "constant_with_warmup"
+
+
+@pytest.mark.parametrize("steps_per_generation, warned", [(None, True), (4, False)])
+def test_an_inert_clip_range_is_warned_about(recipe_file, caplog, steps_per_generation, warned):
+    """One optimizer step per generation batch makes the policy ratio 1: a clip range set there does nothing."""
+    fields = {"epsilon_high": 0.28, "gradient_accumulation_steps": 1}
+    if steps_per_generation:
+        fields["steps_per_generation"] = steps_per_generation
+    with caplog.at_level("WARNING", logger="mtrl_judge.train.config"):
+        load_recipe(recipe_file(**fields))
+    assert ("epsilon / epsilon_high have no effect" in caplog.text) == warned
 
 
 def test_base_recipe_is_inherited(tmp_path, recipe_file):

@@ -276,6 +276,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain_tower(args: argparse.Namespace) -> int:
+    from .pretrain.tower import pretrain_tower
+
+    pretrain_tower(args.init, args.out, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                   seed=args.seed, held_out=args.held_out, time_limit=args.time_limit,
+                   overwrite=args.overwrite)
+    return 0
+
+
 def _cmd_data_import(args: argparse.Namespace) -> int:
     from .data.adapters import import_from_args
 
@@ -363,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=int, default=0, help="seed for the corpus, the weights and the data order")
     pre.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     pre.set_defaults(func=_cmd_pretrain)
+
+    tow = sub.add_parser("pretrain-tower", help="warm up a base's vision tower on what each visual token shows "
+                                                "(then continue it with `pretrain --init`; docs/base.md)")
+    tow.add_argument("--init", type=Path, required=True, help="the base whose vision tower to train")
+    tow.add_argument("--out", type=Path, required=True, help="output model folder (the base with the new tower)")
+    tow.add_argument("--steps", type=int, default=1000, help="optimizer steps")
+    tow.add_argument("--batch-size", type=int, default=32, help="fresh scenes per step")
+    tow.add_argument("--learning-rate", type=float, default=3e-4, help="peak learning rate (cosine schedule)")
+    tow.add_argument("--held-out", type=int, default=256, help="scenes of another seed that score the heads at the end")
+    tow.add_argument("--time-limit", type=float, default=None, help="minutes of training after which to stop and save")
+    tow.add_argument("--seed", type=int, default=0, help="seed for the scenes and the heads")
+    tow.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder (and go on from a "
+                                                               "run stopped by --time-limit)")
+    tow.set_defaults(func=_cmd_pretrain_tower)
 
     srv = sub.add_parser("serve", help="serve a judge over HTTP with micro-batching (OpenAPI docs at /docs)")
     srv.add_argument("--model", type=Path, required=True, help="model folder")

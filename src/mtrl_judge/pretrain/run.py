@@ -51,6 +51,18 @@ class TimeLimitCallback(TrainerCallback):
             control.should_save = True  # a checkpoint here, so that going on loses no step
 
 
+def check_run_options(positive_ints: dict[str, int], learning_rate: float, time_limit: float | None) -> None:
+    """The options every pretraining stage shares, each refused in one line naming it: counts (option -> value)
+    that must be positive integers, a positive finite learning rate, and a positive time limit when given."""
+    for name, value in positive_ints.items():
+        if not isinstance(value, int) or value < 1:
+            raise JudgeError(f"{name} must be a positive integer, got {value!r}")
+    if not learning_rate > 0 or learning_rate != learning_rate:
+        raise JudgeError(f"--learning-rate must be a positive number, got {learning_rate!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise JudgeError(f"--time-limit must be a positive number of minutes, got {time_limit!r}")
+
+
 def pretrain(
     world: str | Path | None,
     out: str | Path,
@@ -96,14 +108,8 @@ def pretrain(
     from .cache import CachedCorpus, PixelCollator, build_cache
     from .corpus import check_version, examples, to_messages
 
-    for name, value in (("--steps", max_steps), ("--batch-size", batch_size),
-                        ("--examples", 1 if n_examples is None else n_examples)):
-        if not isinstance(value, int) or value < 1:
-            raise JudgeError(f"{name} must be a positive integer, got {value!r}")
-    if not learning_rate > 0 or learning_rate != learning_rate:
-        raise JudgeError(f"--learning-rate must be a positive number, got {learning_rate!r}")
-    if time_limit is not None and not time_limit > 0:
-        raise JudgeError(f"--time-limit must be a positive number of minutes, got {time_limit!r}")
+    check_run_options({"--steps": max_steps, "--batch-size": batch_size,
+                       "--examples": 1 if n_examples is None else n_examples}, learning_rate, time_limit)
     if workers is not None and workers < 1:
         raise JudgeError(f"--workers must be a positive integer, got {workers!r}")
     if init is not None and preset is not None:
@@ -177,7 +183,7 @@ def pretrain(
                         + (f" --workers {workers}" if workers else "")
                         + (f" --time-limit {time_limit:g}" if time_limit else "")),
             "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": None if init else preset,
-            "init": _lineage(init), "kind_weights": kind_weights,
+            "init": lineage(init), "kind_weights": kind_weights,
             "corpus_version": corpus_version, "max_steps": max_steps, "examples": n,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), "steps_done": trainer.state.global_step,
@@ -194,7 +200,7 @@ def pretrain(
     return out
 
 
-def _lineage(init: str | Path | None) -> dict | None:
+def lineage(init: str | Path | None) -> dict | None:
     """Where a continued base came from: the folder and, when it has one, the command that made it."""
     if init is None:
         return None

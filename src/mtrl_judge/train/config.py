@@ -12,18 +12,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import enum
+import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, SchedulerType
 from trl import GRPOConfig, SFTConfig
 
 from ..errors import JudgeError
 from ..rewards import REWARDS
 from ..tasks import PAPER_TASKS, get_task, read_yaml, register_tasks_from_yaml
 from .checkpoints import SOURCE_KEY
+
+logger = logging.getLogger(__name__)
 
 METHODS = {"sft": SFTConfig, "grpo": GRPOConfig}
 MIXTURES = ("balanced", "proportional", "weighted")
@@ -313,7 +317,18 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
                 f"{path}: field 'prompts_per_step' ({judge.prompts_per_step}) x num_generations ({trl_args.num_generations}) "
                 f"does not match the {completions} completions per step of {trl_args.world_size} process(es)"
             )
+    if trl_args.warmup_steps and SchedulerType(trl_args.lr_scheduler_type) == SchedulerType.CONSTANT:
+        # transformers' constant schedule ignores warmup_steps: the run would start at the peak learning rate.
+        raise JudgeError(f"{path}: field 'warmup_steps' is {trl_args.warmup_steps:g} but lr_scheduler_type 'constant' has "
+                         "no warm-up; use constant_with_warmup")
     if method == "grpo":
+        given = set(values) | {a[2:].split("=", 1)[0] for a in overrides if a.startswith("--")}
+        if (trl_args.num_iterations == 1 and trl_args.steps_per_generation == trl_args.gradient_accumulation_steps
+                and {"epsilon", "epsilon_high"} & given):
+            # One optimizer step per generation batch: the policy ratio is exactly 1, so the clip never binds.
+            logger.warning("%s: epsilon / epsilon_high have no effect here: each generation batch is used for one "
+                           "optimizer step (num_iterations 1, steps_per_generation = gradient_accumulation_steps), so the "
+                           "policy ratio is 1 and nothing is clipped", path)
         n_rewards = len(judge.rewards)
         if trl_args.reward_weights is not None and len(trl_args.reward_weights) != n_rewards:
             raise JudgeError(
@@ -324,7 +339,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
     for arg in overrides:
         if arg.startswith("--"):
             key = arg[2:].split("=", 1)[0]
-            merged[key] = getattr(judge, key, getattr(trl_args, key, None))
+            value = getattr(judge, key, getattr(trl_args, key, None))
+            merged[key] = value.value if isinstance(value, enum.Enum) else value  # e.g. lr_scheduler_type: plain YAML
     if TASK_PLACEHOLDER in trl_args.output_dir:
         trl_args.output_dir = merged["output_dir"] = trl_args.output_dir.replace(TASK_PLACEHOLDER, "+".join(judge.tasks))
     return Recipe(judge=judge, trl=trl_args, path=path, values=merged, source=source)
