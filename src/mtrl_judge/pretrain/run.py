@@ -63,6 +63,45 @@ def check_run_options(positive_ints: dict[str, int], learning_rate: float, time_
         raise JudgeError(f"--time-limit must be a positive number of minutes, got {time_limit!r}")
 
 
+def train_resumably(trainer, work: Path, batch_size: int, time_limit: float | None, what: str) -> dict:
+    """Train with the pretraining stages' callbacks (rich progress, examples/s, WORK/metrics.jsonl, the time limit),
+    resuming from the last checkpoint under the trainer's output_dir; return the run's record for pretrain.json:
+    steps done, median examples/s and the loss curve."""
+    from transformers.trainer_callback import ProgressCallback
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl.trainer.callbacks import RichProgressCallback
+
+    from ..train.callbacks import MetricsJsonlCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RichProgressCallback)
+    trainer.add_callback(ThroughputCallback(batch_size))
+    trainer.add_callback(MetricsJsonlCallback(work))  # loss curve, readable while it runs
+    if time_limit:
+        trainer.add_callback(TimeLimitCallback(time_limit))
+    checkpoints = Path(trainer.args.output_dir)
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        logger.info("resuming %s from %s", what, last)
+    trainer.train(resume_from_checkpoint=last)
+    history = trainer.state.log_history
+    speeds = sorted(h["examples_per_second"] for h in history if "examples_per_second" in h)
+    return {"steps_done": trainer.state.global_step,
+            "examples_per_second": round(speeds[len(speeds) // 2], 1) if speeds else None,
+            "loss": [(h["step"], h["loss"]) for h in history if "loss" in h]}
+
+
+def close_work(work: Path, out: Path, steps_done: int, max_steps: int, saved: str) -> None:
+    """After the output is saved: a finished schedule removes its work folder; one stopped by --time-limit keeps it
+    (cache, checkpoint) so that the same command with --overwrite goes on where it stopped."""
+    if steps_done >= max_steps:
+        shutil.rmtree(work, ignore_errors=True)
+        logger.info("%s saved to %s", saved, out)
+    else:
+        logger.warning("%s saved to %s at step %d of %d; the same command with --overwrite continues the schedule from %s",
+                       saved, out, steps_done, max_steps, work)
+
+
 def pretrain(
     world: str | Path | None,
     out: str | Path,
@@ -99,12 +138,8 @@ def pretrain(
     the base so far and keeps its work folder, and the same call with `overwrite` goes on."""
     import torch
     from transformers import Trainer, TrainingArguments
-    from transformers.trainer_callback import ProgressCallback
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl.trainer.callbacks import RichProgressCallback
 
     from ..backbone import PRESETS, build_backbone, load_backbone
-    from ..train.callbacks import MetricsJsonlCallback
     from .cache import CachedCorpus, PixelCollator, build_cache
     from .corpus import check_version, examples, to_messages
 
@@ -154,20 +189,9 @@ def pretrain(
     )
     trainer = Trainer(model=model, args=args, train_dataset=data,
                       data_collator=PixelCollator.for_processor(processor))
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(RichProgressCallback)
-    trainer.add_callback(ThroughputCallback(batch_size))
-    trainer.add_callback(MetricsJsonlCallback(work))  # loss curve, readable while it runs
-    if time_limit:
-        trainer.add_callback(TimeLimitCallback(time_limit))
-    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
-    if last:
-        logger.info("resuming pretraining from %s", last)
     logger.info("pretraining %s on %s: %d steps x %d examples, corpus of %d", f"from {init}" if init else preset,
                 "cuda (bf16)" if cuda else "cpu", max_steps, batch_size, n)
-    trainer.train(resume_from_checkpoint=last)
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    speeds = [h["examples_per_second"] for h in trainer.state.log_history if "examples_per_second" in h]
+    record = train_resumably(trainer, work, batch_size, time_limit, "pretraining")
     with atomic_dir(out, overwrite=True) as tmp:
         model = trainer.model.to(torch.float32)  # committed bases are fp32: CPU users load them as they are
         model.save_pretrained(tmp, safe_serialization=True)
@@ -186,15 +210,9 @@ def pretrain(
             "init": lineage(init), "kind_weights": kind_weights,
             "corpus_version": corpus_version, "max_steps": max_steps, "examples": n,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
-            "minutes": round((time.perf_counter() - started) / 60, 1), "steps_done": trainer.state.global_step,
-            "examples_per_second": round(sorted(speeds)[len(speeds) // 2], 1) if speeds else None, "loss": losses,
+            "minutes": round((time.perf_counter() - started) / 60, 1), **record,
         })
-    if trainer.state.global_step >= max_steps:
-        shutil.rmtree(work, ignore_errors=True)
-        logger.info("pretrained base saved to %s", out)
-    else:  # stopped by --time-limit: the base so far is saved, and the schedule can go on where it stopped
-        logger.warning("pretrained base saved to %s at step %d of %d; the same command with --overwrite continues the "
-                       "schedule from %s", out, trainer.state.global_step, max_steps, work)
+    close_work(work, out, record["steps_done"], max_steps, "pretrained base")
     if world is not None:
         zero_shot(out, world, max_examples=zero_shot_examples)
     return out

@@ -176,13 +176,9 @@ def pretrain_tower(
     the new tower to `out` (atomically), with pretrain.json (command, lineage, loss curve, and the heads'
     accuracy on `held_out` scenes of another seed before and after)."""
     from transformers import Trainer, TrainingArguments
-    from transformers.trainer_callback import ProgressCallback
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl.trainer.callbacks import RichProgressCallback
 
     from ..backbone import load_backbone
-    from ..train.callbacks import MetricsJsonlCallback
-    from .run import ThroughputCallback, TimeLimitCallback, check_run_options, lineage
+    from .run import check_run_options, close_work, lineage, train_resumably
 
     check_run_options({"--steps": max_steps, "--batch-size": batch_size, "--held-out": held_out}, learning_rate, time_limit)
     if not (Path(init) / "config.json").is_file():
@@ -216,22 +212,11 @@ def pretrain_tower(
     )
     trainer = Trainer(model=model, args=args, train_dataset=SceneTargets(max_steps * batch_size, seed, cell),
                       data_collator=collator)
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(RichProgressCallback)
-    trainer.add_callback(ThroughputCallback(batch_size))
-    trainer.add_callback(MetricsJsonlCallback(work))
-    if time_limit:
-        trainer.add_callback(TimeLimitCallback(time_limit))
-    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
-    if last:
-        logger.info("resuming the tower warm-up from %s", last)
     logger.info("warming up the vision tower of %s on %s: %d steps x %d scenes", init, "cuda (bf16)" if cuda else "cpu",
                 max_steps, batch_size)
-    trainer.train(resume_from_checkpoint=last)
+    record = train_resumably(trainer, work, batch_size, time_limit, "the tower warm-up")
     after = head_accuracy(trainer.model, collator, check)
     logger.info("heads on %d held-out scenes: %s", held_out, ", ".join(f"{t} {a}" for t, a in after.items()))
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    speeds = [h["examples_per_second"] for h in trainer.state.log_history if "examples_per_second" in h]
     with atomic_dir(out, overwrite=True) as tmp:
         base = base.to("cpu", torch.float32)  # its tower is the trained one (shared module); committed bases are fp32
         base.save_pretrained(tmp, safe_serialization=True)
@@ -244,15 +229,8 @@ def pretrain_tower(
                         + (f" --time-limit {time_limit:g}" if time_limit else "")),
             "stage": "tower", "device": torch.cuda.get_device_name(0) if cuda else "cpu", "init": lineage(init),
             "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate,
-            "seed": seed, "minutes": round((time.perf_counter() - started) / 60, 1),
-            "steps_done": trainer.state.global_step,
-            "examples_per_second": round(sorted(speeds)[len(speeds) // 2], 1) if speeds else None,
-            "held_out": {"scenes": held_out, "before": before, "after": after}, "loss": losses,
+            "seed": seed, "minutes": round((time.perf_counter() - started) / 60, 1), **record,
+            "held_out": {"scenes": held_out, "before": before, "after": after},
         })
-    if trainer.state.global_step >= max_steps:
-        shutil.rmtree(work, ignore_errors=True)
-        logger.info("base with the warmed tower saved to %s", out)
-    else:
-        logger.warning("base saved to %s at step %d of %d; the same command with --overwrite continues from %s",
-                       out, trainer.state.global_step, max_steps, work)
+    close_work(work, out, record["steps_done"], max_steps, "base with the warmed tower")
     return out

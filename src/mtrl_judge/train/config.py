@@ -321,10 +321,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
         # transformers' constant schedule ignores warmup_steps: the run would start at the peak learning rate.
         raise JudgeError(f"{path}: field 'warmup_steps' is {trl_args.warmup_steps:g} but lr_scheduler_type 'constant' has "
                          "no warm-up; use constant_with_warmup")
+    overridden = [arg[2:].split("=", 1)[0] for arg in overrides if arg.startswith("--")]
     if method == "grpo":
-        given = set(values) | {a[2:].split("=", 1)[0] for a in overrides if a.startswith("--")}
         if (trl_args.num_iterations == 1 and trl_args.steps_per_generation == trl_args.gradient_accumulation_steps
-                and {"epsilon", "epsilon_high"} & given):
+                and {"epsilon", "epsilon_high"} & (set(values) | set(overridden))):
             # One optimizer step per generation batch: the policy ratio is exactly 1, so the clip never binds.
             logger.warning("%s: epsilon / epsilon_high have no effect here: each generation batch is used for one "
                            "optimizer step (num_iterations 1, steps_per_generation = gradient_accumulation_steps), so the "
@@ -336,11 +336,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, dry_run
                 f"for {n_rewards} reward(s) {judge.rewards}"
             )
     merged = {**values}
-    for arg in overrides:
-        if arg.startswith("--"):
-            key = arg[2:].split("=", 1)[0]
-            value = getattr(judge, key, getattr(trl_args, key, None))
-            merged[key] = value.value if isinstance(value, enum.Enum) else value  # e.g. lr_scheduler_type: plain YAML
+    for key in overridden:
+        value = getattr(judge, key, getattr(trl_args, key, None))
+        merged[key] = value.value if isinstance(value, enum.Enum) else value  # e.g. lr_scheduler_type: plain YAML
     if TASK_PLACEHOLDER in trl_args.output_dir:
         trl_args.output_dir = merged["output_dir"] = trl_args.output_dir.replace(TASK_PLACEHOLDER, "+".join(judge.tasks))
     return Recipe(judge=judge, trl=trl_args, path=path, values=merged, source=source)
