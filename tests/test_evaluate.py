@@ -276,3 +276,54 @@ def image_bytes(colour: str) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), colour).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_cause_of_names_what_made_each_kind_of_row():
+    from mtrl_judge.data.world.causes import cause_of
+
+    shape = {"edits": [{"kind": "shape", "group": 0, "from": "star", "to": "square"}], "claim": {}}
+    assert cause_of(json.dumps(shape)) == "shape"
+    both = {"edits": [{"kind": "count"}], "perturbations": [{"kind": "blur", "radius": 1.8}]}
+    assert cause_of(both) == "blur+count"
+    assert cause_of({"edits": [], "perturbations": []}) == "none"
+    assert cause_of({"perturbations": [{"kind": "sink"}], "severity": 0.5}) == "sink"
+    assert cause_of({"symbols": ["leaf", "flame"], "hazards": ["flame"]}) == "flame+leaf"
+    # rows that do not say: an imported benchmark's meta, broken JSON, a pairwise world row
+    assert cause_of({"original_id": "x"}) is None and cause_of("not json") is None and cause_of(None) is None
+    assert cause_of({"scenes": [{}, {}], "edits": [{"kind": "colour"}]}) is None
+
+
+def test_accuracy_by_group_counts_each_group_and_leaves_out_rows_without_one():
+    from mtrl_judge.evaluate.metrics import accuracy_by_group
+
+    gold = ["no", "no", "no", "yes", "no", "yes"]
+    pred = ["no", "yes", None, "yes", "no", "no"]
+    groups = ["shape", "shape", "shape", "none", None, "none"]
+    assert accuracy_by_group(gold, pred, groups) == {"shape": {"n": 3, "accuracy": pytest.approx(1 / 3)},
+                                                     "none": {"n": 2, "accuracy": 0.5}}
+    assert list(accuracy_by_group(gold, pred, groups)) == ["shape", "none"]  # largest group first
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    from mtrl_judge.data.world import generate_world
+
+    return generate_world(tmp_path_factory.mktemp("world") / "w", size="tiny", seed=0)
+
+
+def test_results_say_which_edits_a_judge_misses(tiny_world, tiny_data_dir):
+    """A judge that always answers "no" on SeeTRUE catches every edited caption and accepts no true one."""
+    results, _ = evaluate(FakeJudge("<think>x</think><answer>no</answer>"), tiny_world,
+                          EvalSettings(tasks=["seetrue", "mjbench-alignment"]), progress=False)
+    by_cause = results["tasks"]["seetrue"]["by_cause"]
+    assert by_cause["none"]["accuracy"] == 0.0
+    assert all(c["accuracy"] == 1.0 for name, c in by_cause.items() if name != "none")
+    assert sum(c["n"] for c in by_cause.values()) == results["tasks"]["seetrue"]["n"]
+    assert set(by_cause) - {"none"} <= {"+".join(sorted(k)) for k in
+                                        [(a,) for a in ("colour", "count", "relation", "shape")] +
+                                        [(a, b) for a in ("colour", "count", "relation", "shape")
+                                         for b in ("colour", "count", "relation", "shape")]}
+    assert "by_cause" not in results["tasks"]["mjbench-alignment"]  # pairwise: judged by order, not by cause
+    plain, _ = evaluate(FakeJudge("<think>x</think><answer>no</answer>"), tiny_data_dir, EvalSettings(tasks=["seetrue"]),
+                        progress=False)
+    assert "by_cause" not in plain["tasks"]["seetrue"]  # rows whose meta says nothing about a cause

@@ -52,6 +52,19 @@ def accuracy(gold: Sequence[str], pred: Sequence[str | None]) -> float:
     return sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold) if gold else 0.0
 
 
+def accuracy_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: Sequence[str | None]) -> dict[str, dict]:
+    """{group: {"n": rows, "accuracy": share right}} over the rows whose group is not None, largest group first (ties
+    by name): which kind of row a judge gets wrong (JudgeWorld's causes, data/world/causes.py)."""
+    counts: dict[str, list[int]] = {}
+    for g, p, group in zip(gold, pred, groups, strict=True):
+        if group is not None:
+            right_n = counts.setdefault(group, [0, 0])
+            right_n[0] += g == p
+            right_n[1] += 1
+    ordered = sorted(counts.items(), key=lambda item: (-item[1][1], item[0]))
+    return {group: {"n": n, "accuracy": right / n} for group, (right, n) in ordered}
+
+
 def parse_failure_rate(pred: Sequence[str | None], choices: Sequence[str]) -> float:
     return sum(p not in choices for p in pred) / len(pred) if pred else 0.0
 

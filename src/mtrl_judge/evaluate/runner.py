@@ -22,12 +22,13 @@ from pathlib import Path
 import datasets
 
 from ..data.dataset import load_task_split
+from ..data.world.causes import cause_of
 from ..errors import JudgeError
 from ..io import write_json, write_jsonl
 from ..judge import Judge, JudgeRequest, both_orders_score
 from ..prompts import Verdict
 from ..tasks import Task, get_task
-from .metrics import accuracy, classification_metrics, confusion, interval_metrics, macro_f1, score_metrics
+from .metrics import accuracy, accuracy_by_group, classification_metrics, confusion, interval_metrics, macro_f1, score_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
     predictions: list[dict] = []
     for name, ds in loaded.items():
         task = get_task(name)
-        all_rows = list(ds.select_columns([c for c in ("id", "images", "text", "label", "score") if c in ds.column_names]))
+        columns = [c for c in ("id", "images", "text", "label", "score", "meta") if c in ds.column_names]
+        all_rows = list(ds.select_columns(columns))
         rows, requests, judged = _judge_task(judge, name, all_rows, settings.split, progress)
         human = [r.get("score") for r in rows]
         gold = [r["label"] for r in rows]
@@ -191,6 +193,10 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
                    for r, v in zip(rows, first, strict=True)]
         if task.format == "pointwise":
             metrics = pointwise_metrics(task, gold, first, human)
+            # JudgeWorld rows say what made them (an edited shape, a blur): accuracy per cause shows what is missed
+            causes = [cause_of(r.get("meta")) for r in rows]
+            if any(c is not None for c in causes):
+                metrics["by_cause"] = accuracy_by_group(gold, [v.choice for v in first], causes)
             if settings.self_consistency:
                 samples = [[v.choice for v, _ in judge.judge_orders(requests, both_orders=False, do_sample=True,
                                                                      temperature=settings.temperature, progress=progress,
