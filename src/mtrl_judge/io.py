@@ -83,6 +83,17 @@ def check_output_folder(path: str | Path, *, what: str, replaced: bool) -> Path:
     return path
 
 
+def refuse_nonempty_folder(path: str | Path, *, overwrite: bool) -> Path:
+    """Refuse, before any work starts, an output folder that holds something when `overwrite` is not given (the
+    error names --overwrite), or a file standing where the folder goes."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise JudgeError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise JudgeError(f"{path}: folder exists and is not empty; pass --overwrite to replace it")
+    return path
+
+
 @contextmanager
 def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `path`, on error it is removed."""

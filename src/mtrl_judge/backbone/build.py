@@ -16,7 +16,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from ..errors import JudgeError
-from ..io import atomic_dir
+from ..io import atomic_dir, refuse_nonempty_folder
 from .corpus import corpus
 from .presets import PRESETS, Preset
 from .processor import JudgeProcessor
@@ -87,9 +87,7 @@ def build_backbone(preset: str, out: str | Path, *, seed: int = 0, overwrite: bo
     if preset not in PRESETS:
         raise JudgeError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     spec = PRESETS[preset]
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise JudgeError(f"{out}: folder exists and is not empty; pass --overwrite to replace it")
+    out = refuse_nonempty_folder(out, overwrite=overwrite)
     processor = build_processor(spec, extra_text)
     config = model_config(spec, processor.tokenizer)
     torch.manual_seed(seed)

@@ -13,7 +13,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ..errors import JudgeError
-from ..io import atomic_dir, write_json
+from ..io import atomic_dir, refuse_nonempty_folder, write_json
 from .corpus import DEFAULT_VERSION
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,12 @@ def check_run_options(positive_ints: dict[str, int], learning_rate: float, time_
         raise JudgeError(f"--learning-rate must be a positive number, got {learning_rate!r}")
     if time_limit is not None and not time_limit > 0:
         raise JudgeError(f"--time-limit must be a positive number of minutes, got {time_limit!r}")
+
+
+def check_init(init: str | Path) -> None:
+    """--init must name a model folder (the base a stage starts from)."""
+    if not (Path(init) / "config.json").is_file():
+        raise JudgeError(f"--init: {init} is not a model folder (no config.json)")
 
 
 def train_resumably(trainer, work: Path, batch_size: int, time_limit: float | None, what: str) -> dict:
@@ -149,15 +155,13 @@ def pretrain(
         raise JudgeError(f"--workers must be a positive integer, got {workers!r}")
     if init is not None and preset is not None:
         raise JudgeError("--preset and --init exclude each other: a continuation keeps the shape of the base it starts from")
-    if init is not None and not (Path(init) / "config.json").is_file():
-        raise JudgeError(f"--init: {init} is not a model folder (no config.json)")
+    if init is not None:
+        check_init(init)
     check_version(corpus_version)
     preset = preset or "small-p8"
     if preset not in PRESETS:
         raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise JudgeError(f"{out}: folder exists and is not empty; pass --overwrite to replace it")
+    out = refuse_nonempty_folder(out, overwrite=overwrite)
     work = out.with_name(f".{out.name}.pretrain")  # cache and checkpoints live beside the output until it is complete
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

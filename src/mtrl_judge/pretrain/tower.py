@@ -39,7 +39,7 @@ from ..data.world.common import scene_in_split
 from ..data.world.scene import COLOURS, SHAPES, SIZE, object_box, render
 from ..data.world.symbols import ALLOWED, FORBIDDEN
 from ..errors import JudgeError
-from ..io import atomic_dir, write_json
+from ..io import atomic_dir, refuse_nonempty_folder, write_json
 from .cache import patchify
 
 logger = logging.getLogger(__name__)
@@ -178,14 +178,11 @@ def pretrain_tower(
     from transformers import Trainer, TrainingArguments
 
     from ..backbone import load_backbone
-    from .run import check_run_options, close_work, lineage, train_resumably
+    from .run import check_init, check_run_options, close_work, lineage, train_resumably
 
     check_run_options({"--steps": max_steps, "--batch-size": batch_size, "--held-out": held_out}, learning_rate, time_limit)
-    if not (Path(init) / "config.json").is_file():
-        raise JudgeError(f"--init: {init} is not a model folder (no config.json)")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise JudgeError(f"{out}: folder exists and is not empty; pass --overwrite to replace it")
+    check_init(init)
+    out = refuse_nonempty_folder(out, overwrite=overwrite)
     started = time.perf_counter()
     cuda = torch.cuda.is_available()
     base, processor = load_backbone(init)
