@@ -4,8 +4,10 @@ Before the cache, every pretraining batch went through the model's processor (ch
 tokenizer, image processor on PIL images), as TRL's SFT collator does; on a 16-core GPU machine that
 bounded training at about 500 examples/s with the GPU mostly idle. The cache renders and tokenizes
 once; a batch is then a few tensor reshapes. This prints examples/s of batch preparation both ways
-and their ratio, measured in one run on this machine, plus one forward and backward step of the
-committed base for scale (on a CPU the model, not the data, bounds a step):
+and their ratio, measured in one run on this machine, plus the forward and backward step of the
+committed base for scale (on a CPU the model, not the data, bounds a step), with the whole model
+trained and with its vision tower frozen (`pretrain --freeze-tower`, the continuation after
+`pretrain-tower`), and their ratio:
 
     .venv/bin/python benchmarks/pretrain_throughput.py [--model models/base-small-p8] [--n 512] [--batch-size 32]
 """
@@ -52,9 +54,19 @@ def main() -> None:
         cached = args.n / (time.perf_counter() - start)
 
     model.train()
-    start = time.perf_counter()
-    model(**last).loss.backward()
-    step = time.perf_counter() - start
+
+    def step_seconds() -> float:  # the faster of two timed steps after one warm-up step
+        times = []
+        for _ in range(3):
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            model(**last).loss.backward()
+            times.append(time.perf_counter() - start)
+        return min(times[1:])
+
+    step = step_seconds()
+    model.model.visual.requires_grad_(False)
+    frozen = step_seconds()
     print(f"batch preparation, {args.n} examples in batches of {args.batch_size}, {torch.get_num_threads()} threads:")
     print(f"  processor per batch   {per_batch:9.1f} examples/s")
     print(f"  cached (PixelCollator){cached:9.1f} examples/s   "
@@ -62,6 +74,8 @@ def main() -> None:
     print(f"  ratio cached / per-batch: {cached / per_batch:.1f}x")
     print(f"  for scale: one forward+backward step of {args.model} on this machine: {step:.2f} s "
           f"({args.batch_size / step:.1f} examples/s)")
+    print(f"  the same step with the vision tower frozen (--freeze-tower): {frozen:.2f} s "
+          f"({args.batch_size / frozen:.1f} examples/s); ratio full / frozen: {step / frozen:.2f}x")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,23 @@ def test_pretrain_continues_from_a_base_and_records_its_lineage(tmp_path):
     assert (second / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()
 
 
+def test_a_frozen_tower_continuation_trains_the_language_model_only(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from mtrl_judge.pretrain import pretrain
+
+    first = pretrain(None, tmp_path / "base", preset="tiny", max_steps=1, n_examples=4, batch_size=4, seed=0)
+    second = pretrain(None, tmp_path / "more", init=first, max_steps=2, n_examples=8, batch_size=4, seed=1,
+                      learning_rate=1e-2, freeze_tower=True)
+    info = json.loads((second / "pretrain.json").read_text())
+    assert info["freeze_tower"] is True and info["command"].endswith("--freeze-tower") and info["steps_done"] == 2
+    before, after = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    tower = [k for k in before if ".visual." in k]
+    assert tower and all(torch.equal(before[k], after[k]) for k in tower)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k not in tower)
+
+
 def test_bad_continuation_arguments_end_in_one_line(tmp_path, capsys):
     from mtrl_judge.cli import main
 
@@ -212,6 +229,8 @@ def test_bad_continuation_arguments_end_in_one_line(tmp_path, capsys):
     assert "--kind-weights" in capsys.readouterr().err
     assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--corpus-version", "5"]) != 0
     assert "--corpus-version" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--freeze-tower"]) != 0
+    assert "--freeze-tower" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
 def _only_check_reasoning_differs_from_v2(version: int) -> None:

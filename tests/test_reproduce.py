@@ -136,6 +136,24 @@ def test_a_budget_without_some_judges_leaves_their_rows_out_of_the_report(tmp_pa
     assert "GRPO step" in sentence and "GRPO step" not in _training_text(dataclasses.replace(budget, methods=("sft-single",)))
 
 
+def test_the_report_shows_what_each_judge_misses_by_cause(tmp_path):
+    from mtrl_judge.reproduce.report import CAUSE_COLUMNS, write_report
+
+    results = _synthetic_results()
+    assert "by_cause" not in results["mt-rl-judge"]["seetrue"]
+    text = write_report(tmp_path, results, {}, header="# synthetic", notes=[]).read_text()
+    assert "What each judge misses" not in text  # rows that do not say their cause: no table
+    causes = {f"c{i}": {"n": 100 - i, "accuracy": i / 10} for i in range(CAUSE_COLUMNS + 2)}
+    results["mt-rl-judge"]["seetrue"]["by_cause"] = causes
+    results["sft-unified"]["seetrue"]["by_cause"] = {"c1": {"n": 99, "accuracy": 0.25}}
+    text = write_report(tmp_path, results, {}, header="# synthetic", notes=[]).read_text()
+    table = text[text.index("What each judge misses"):].split("**SeeTRUE**")[1].split("\n\n")[1].splitlines()
+    assert table[0] == "| Method | " + " | ".join(f"c{i} ({100 - i})" for i in range(CAUSE_COLUMNS)) + " |"
+    assert "| MT-RL-Judge | 0 | 10 | 20 | 30 | 40 | 50 |" in table
+    assert "| SFT-Unified | n/a | 25 | n/a | n/a | n/a | n/a |" in table
+    assert "**AGIN-Nat**" not in text
+
+
 @pytest.mark.parametrize("budget", ["smoke", "demo", "full"])
 def test_training_stages_get_the_budgets_batch_and_grpo_settings(tmp_path, budget, monkeypatch):
     """A budget, not the recipe, sets each stage's batch and GRPO settings: its report stays reproducible when the

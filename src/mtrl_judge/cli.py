@@ -272,7 +272,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     pretrain(args.world, args.out, preset=args.preset, max_steps=args.steps, batch_size=args.batch_size,
              learning_rate=args.learning_rate, seed=args.seed, overwrite=args.overwrite, n_examples=args.examples,
              workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit, init=args.init,
-             kind_weights=parse_kind_weights(args.kind_weights), corpus_version=args.corpus_version)
+             kind_weights=parse_kind_weights(args.kind_weights), corpus_version=args.corpus_version,
+             freeze_tower=args.freeze_tower)
     return 0
 
 
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--corpus-version", type=int, default=2,
                      help="2: the committed base's corpus; 3: the same questions, with count, exists and statement "
                           "reasoned step by step; 4: the same, scanning the described groups in order (docs/base.md)")
+    pre.add_argument("--freeze-tower", action="store_true",
+                     help="with --init: train the language model alone and keep the vision tower as it is "
+                          "(after `pretrain-tower`; docs/base.md)")
     pre.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     pre.add_argument("--batch-size", type=int, default=32, help="examples per step")
     pre.add_argument("--examples", type=int, default=None,

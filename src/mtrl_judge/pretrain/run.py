@@ -126,6 +126,7 @@ def pretrain(
     init: str | Path | None = None,
     kind_weights: dict[str, int] | None = None,
     corpus_version: int = DEFAULT_VERSION,
+    freeze_tower: bool = False,
 ) -> Path:
     """Build `preset` (default small-p8) with a tokenizer that covers the corpus, or start from the
     pretrained base `init` (its weights and tokenizer; a fresh optimiser and schedule), train it on the
@@ -135,6 +136,10 @@ def pretrain(
     `kind_weights` ({"symbol": 4, ...}) asks some question kinds more often than others
     (corpus.kind_cycle): a continuation can dwell on what a base has not learned yet. `corpus_version`
     3 reasons step by step on count, exists and statement questions (corpus.draw_example).
+
+    `freeze_tower` trains the language model alone and keeps the vision tower (its merger and deepstack mergers
+    included) as `init` has it: the continuation after `pretrain-tower`, which would otherwise wear the warmed
+    tokens down, at two thirds of the step's time on a CPU (benchmarks/pretrain_throughput.py).
 
     The corpus (`n_examples`, by default one per training example up to 200,000) is drawn once into a
     cache by `workers` processes and replayed in order (the curriculum), epoch after epoch if the steps
@@ -157,6 +162,8 @@ def pretrain(
         raise JudgeError("--preset and --init exclude each other: a continuation keeps the shape of the base it starts from")
     if init is not None:
         check_init(init)
+    if freeze_tower and init is None:
+        raise JudgeError("--freeze-tower needs --init: a tower built from scratch has nothing to keep")
     check_version(corpus_version)
     preset = preset or "small-p8"
     if preset not in PRESETS:
@@ -182,9 +189,13 @@ def pretrain(
     data = CachedCorpus(cache)
     model, processor = load_backbone(start)
     model.train()
+    if freeze_tower:
+        model.model.visual.requires_grad_(False)  # the Trainer's optimiser takes only parameters that need grads
     loader_workers = min(8, max(0, (os.cpu_count() or 1) - 2)) if cuda else 0
     args = TrainingArguments(
-        output_dir=str(work / "checkpoints"), max_steps=max_steps, per_device_train_batch_size=batch_size,
+        # A frozen tower's optimiser state holds fewer tensors: its checkpoints apart, so neither run resumes the other's.
+        output_dir=str(work / ("checkpoints-frozen-tower" if freeze_tower else "checkpoints")),
+        max_steps=max_steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=min(200, max_steps // 10), weight_decay=0.0,
         use_cpu=not cuda, bf16=cuda, logging_steps=25, save_steps=250, save_total_limit=1, report_to="none", seed=seed,
         dataloader_num_workers=loader_workers, dataloader_persistent_workers=loader_workers > 0,
@@ -208,11 +219,12 @@ def pretrain(
                         + (f" --kind-weights {weights}" if weights else "")
                         + (f" --corpus-version {corpus_version}" if corpus_version != DEFAULT_VERSION else "")
                         + ("" if curriculum else " --no-curriculum")
+                        + (" --freeze-tower" if freeze_tower else "")
                         + (f" --workers {workers}" if workers else "")
                         + (f" --time-limit {time_limit:g}" if time_limit else "")),
             "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": None if init else preset,
             "init": lineage(init), "kind_weights": kind_weights,
-            "corpus_version": corpus_version, "max_steps": max_steps, "examples": n,
+            "corpus_version": corpus_version, "freeze_tower": freeze_tower, "max_steps": max_steps, "examples": n,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), **record,
         })

@@ -189,6 +189,30 @@ def _correlation_table(results: dict, methods, tasks) -> list[str]:
     return lines
 
 
+CAUSE_COLUMNS = 6  # the most common causes of a task get a column each; results.json has them all
+
+
+def cause_tables(results: dict, methods, tasks) -> list[str]:
+    """Per task whose rows say what made them (JudgeWorld's `by_cause`): one table, rows = methods, columns = the
+    task's most common causes, cells = the share of those rows the judge got right; nothing for other tasks."""
+    lines: list[str] = []
+    for t in tasks:
+        sizes: dict[str, int] = {}
+        for method in methods:
+            for cause, cell in (results.get(method, {}).get(t, {}).get("by_cause") or {}).items():
+                sizes[cause] = max(sizes.get(cause, 0), cell["n"])
+        if not sizes:
+            continue
+        causes = sorted(sizes, key=lambda c: (-sizes[c], c))[:CAUSE_COLUMNS]
+        lines += ["", f"**{TASK_NAMES.get(t, t)}**", "",
+                  "| Method | " + " | ".join(f"{c} ({sizes[c]})" for c in causes) + " |", "|" + "---|" * (len(causes) + 1)]
+        for method in methods:
+            by_cause = results.get(method, {}).get(t, {}).get("by_cause") or {}
+            cells = [f"{100 * by_cause[c]['accuracy']:.0f}" if c in by_cause else "n/a" for c in causes]
+            lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def checkpoint_table(checkpoints: dict[str, dict]) -> list[str]:
     """One row per trained run: which checkpoint was evaluated, at which step, picked on how much validation."""
     lines = ["| Run | Evaluated checkpoint | Picked on |", "|---|---|---|"]
@@ -436,6 +460,13 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
               "severity (how strong the blur, how many caption attributes are wrong, ...). 'undef.' says the metric has",
               "no value (e.g. constant scores); see results.json for the reason.", ""]
     lines += _correlation_table(results, methods, pointwise + pairwise)
+    causes = cause_tables(results, methods, pointwise)
+    if causes:
+        lines += ["", "## What each judge misses: test accuracy % by cause", "",
+                  "A JudgeWorld row is what it is because of its edits and defects (a shape or a count changed in the text,",
+                  "a blur, a float) or, for UnsafeBench, the symbols on its signs; 'none' is a row with neither (a positive).",
+                  f"Columns: each task's {CAUSE_COLUMNS} most common causes (rows in brackets); results.json has every cause."]
+        lines += causes
     lines += ["", "## Charts", "", "![macro-F1 per task](bars.png)", "", "![training curves](curves.png)", "",
               "![calibration of MT-RL-Judge](calibration.png)", ""]
     if notes:
