@@ -329,7 +329,7 @@ def test_refuses_non_empty_out_unless_overwrite(tmp_path):
     source = fp.make_seetrue(tmp_path / "src")
     (tmp_path / "out").mkdir()
     import_dataset("seetrue", source, tmp_path / "out", progress=False)  # an empty folder is fine
-    with pytest.raises(JudgeError, match="folder is not empty; pass --overwrite"):
+    with pytest.raises(JudgeError, match="folder exists and is not empty; pass --overwrite"):
         import_dataset("seetrue", source, tmp_path / "out", progress=False)
     import_dataset("seetrue", source, tmp_path / "out", progress=False, overwrite=True, seed=3)
     assert json.loads((tmp_path / "out" / REPORT_FILE).read_text())["options"]["seed"] == 3

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from ...errors import JudgeError
-from ...io import atomic_dir, atomic_file, check_output_folder, write_json
+from ...io import atomic_dir, atomic_file, check_output_folder, refuse_nonempty_folder, write_json
 from ...progress import progress_bar
 from ...tasks import HELDOUT_TASKS, PAPER_TASKS, get_task
 from ..schema import SPLITS, features
@@ -162,15 +162,6 @@ def _write_task_file(folder: Path, tasks: list[str]) -> None:
             yaml.safe_dump({"tasks": extra}, f, sort_keys=False, allow_unicode=True)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an output folder that cannot be written before any row is read, not after."""
-    if out.exists() and not out.is_dir():
-        raise JudgeError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise JudgeError(f"{out}: folder is not empty; pass --overwrite to replace it")
-    check_output_folder(out, what="output folder", replaced=True)  # atomic_dir builds it beside OUT
-
-
 def _resolve_options(adapter: Adapter, options: dict) -> dict:
     known = {o.name: o for o in adapter.options}
     unknown = sorted(k for k, v in options.items() if k not in known and v is not None)
@@ -222,7 +213,9 @@ def import_dataset(
     if not source.exists():
         raise JudgeError(f"{source}: source not found ({adapter.source_help})")
     opts = _resolve_options(adapter, options)
-    _check_out(out, overwrite)
+    # Refused before any row is read, not after; atomic_dir builds the folder beside OUT, so its parent must be writable.
+    refuse_nonempty_folder(out, overwrite=overwrite)
+    check_output_folder(out, what="output folder", replaced=True)
 
     ctx = ImportContext(on_error=on_error, seed=seed)
     total = adapter.count_rows(source, **opts)

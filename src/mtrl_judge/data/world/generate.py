@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ...errors import JudgeError
-from ...io import atomic_dir, write_json
+from ...io import atomic_dir, refuse_nonempty_folder, write_json
 from ...progress import progress_bar
 from ...tasks import get_task
 from ..schema import SPLITS, features, validate_example
@@ -147,13 +147,6 @@ def _all_rows(size: str, seed: int, advance: Callable[[int], None], version: int
             yield task, split, rows
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise JudgeError(f"{out}: exists and is not a folder; choose another output folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise JudgeError(f"{out}: output folder exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-
-
 def generate_world(out: str | Path, size: str = "demo", seed: int = 0, overwrite: bool = False, progress: bool = False,
                    *, version: int = LATEST.version, balance: str = "paper") -> Path:
     """Draw JudgeWorld version `version` at `size` ("tiny" | "demo" | "paper") into `out`, one dataset per
@@ -171,7 +164,7 @@ def generate_world(out: str | Path, size: str = "demo", seed: int = 0, overwrite
         raise JudgeError(f"unknown label balance {balance!r}; choose one of {', '.join(BALANCES)}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise JudgeError(f"world seed must be a non-negative integer, got {seed!r}")
-    _check_out(out, overwrite)
+    refuse_nonempty_folder(out, overwrite=overwrite)
     total = sum(sizes[size][t][s] for t in WORLD_TASKS for s in SPLITS)
     summary: dict = {"name": "JudgeWorld", "schema_version": SCHEMA_VERSION, "size": size, "seed": int(seed), "image_size": SIZE,
                      "source": SOURCE, "safety_policy": POLICY, "tasks": {}}
