@@ -304,6 +304,21 @@ def test_accuracy_by_group_counts_each_group_and_leaves_out_rows_without_one():
     assert list(accuracy_by_group(gold, pred, groups)) == ["shape", "none"]  # largest group first
 
 
+def test_by_cause_says_whether_the_scores_separate_a_cause_from_the_other_label():
+    from mtrl_judge.evaluate.metrics import accuracy_by_group
+
+    gold = ["yes", "yes", "no", "no", "no", "no", "no"]
+    groups = ["none", "none", "colour", "colour", "shape", "shape", "relation"]
+    scores = [0.9, 0.6, 0.1, 0.2, 0.6, 0.9, None]  # colour below every positive; shape level with them; one unscored
+    pred = ["yes" if s is not None and s > 0.5 else "no" for s in scores]
+    cells = accuracy_by_group(gold, pred, groups, scores, positive="yes")
+    assert cells["colour"]["roc_auc"] == 1.0 and cells["shape"]["roc_auc"] == 0.5
+    assert cells["none"]["roc_auc"] == 0.75  # 6 of its 8 pairs with a scored negative ordered right (ties half)
+    assert "roc_auc" not in cells["relation"] and cells["relation"]["n"] == 1  # its one row has no score
+    assert "roc_auc" not in accuracy_by_group(["yes", "no"], ["yes", "no"], ["a", "a"], [0.9, 0.1], positive="yes")["a"]
+    assert "roc_auc" not in accuracy_by_group(gold, pred, groups)["colour"]  # no scores given
+
+
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):
     from mtrl_judge.data.world import generate_world

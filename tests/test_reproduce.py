@@ -145,12 +145,12 @@ def test_the_report_shows_what_each_judge_misses_by_cause(tmp_path):
     assert "What each judge misses" not in text  # rows that do not say their cause: no table
     causes = {f"c{i}": {"n": 100 - i, "accuracy": i / 10} for i in range(CAUSE_COLUMNS + 2)}
     results["mt-rl-judge"]["seetrue"]["by_cause"] = causes
-    results["sft-unified"]["seetrue"]["by_cause"] = {"c1": {"n": 99, "accuracy": 0.25}}
+    results["sft-unified"]["seetrue"]["by_cause"] = {"c1": {"n": 99, "accuracy": 0.25, "roc_auc": 0.5}}
     text = write_report(tmp_path, results, {}, header="# synthetic", notes=[]).read_text()
     table = text[text.index("What each judge misses"):].split("**SeeTRUE**")[1].split("\n\n")[1].splitlines()
     assert table[0] == "| Method | " + " | ".join(f"c{i} ({100 - i})" for i in range(CAUSE_COLUMNS)) + " |"
     assert "| MT-RL-Judge | 0 | 10 | 20 | 30 | 40 | 50 |" in table
-    assert "| SFT-Unified | n/a | 25 | n/a | n/a | n/a | n/a |" in table
+    assert "| SFT-Unified | n/a | 25 (0.50) | n/a | n/a | n/a | n/a |" in table
     assert "**AGIN-Nat**" not in text
 
 

@@ -52,9 +52,14 @@ def accuracy(gold: Sequence[str], pred: Sequence[str | None]) -> float:
     return sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold) if gold else 0.0
 
 
-def accuracy_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: Sequence[str | None]) -> dict[str, dict]:
+def accuracy_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: Sequence[str | None],
+                      scores: Sequence[float | None] | None = None, positive: str | None = None) -> dict[str, dict]:
     """{group: {"n": rows, "accuracy": share right}} over the rows whose group is not None, largest group first (ties
-    by name): which kind of row a judge gets wrong (JudgeWorld's causes, data/world/causes.py)."""
+    by name): which kind of row a judge gets wrong (JudgeWorld's causes, data/world/causes.py).
+
+    Given the judge's scores (P(`positive`)), a group whose rows all carry one label also gets "roc_auc": how well the
+    scores tell its rows from every scored row of the other label, whatever the threshold. 0.5 says the judge does not
+    see the cause at all; high with a low accuracy says it sees it and draws the line in the wrong place."""
     counts: dict[str, list[int]] = {}
     for g, p, group in zip(gold, pred, groups, strict=True):
         if group is not None:
@@ -62,7 +67,21 @@ def accuracy_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: S
             right_n[0] += g == p
             right_n[1] += 1
     ordered = sorted(counts.items(), key=lambda item: (-item[1][1], item[0]))
-    return {group: {"n": n, "accuracy": right / n} for group, (right, n) in ordered}
+    out = {group: {"n": n, "accuracy": right / n} for group, (right, n) in ordered}
+    if scores is None or positive is None:
+        return out
+    rows = [(g, s, group) for g, s, group in zip(gold, scores, groups, strict=True) if s is not None]
+    for group, cell in out.items():
+        labels = {g for g, _, grp in rows if grp == group}
+        if len(labels) != 1:  # both labels in the group (or none scored): its own ROC-AUC is not a separation from others
+            continue
+        label = labels.pop()
+        inside = [s for g, s, grp in rows if grp == group]
+        others = [s for g, s, _ in rows if g != label]
+        if others:
+            is_positive = [label == positive] * len(inside) + [label != positive] * len(others)
+            cell["roc_auc"] = roc_auc(is_positive, inside + others)
+    return out
 
 
 def parse_failure_rate(pred: Sequence[str | None], choices: Sequence[str]) -> float:

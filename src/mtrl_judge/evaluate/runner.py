@@ -196,7 +196,8 @@ def evaluate(judge: Judge, data_dir: str | Path, settings: EvalSettings, *, prog
             # JudgeWorld rows say what made them (an edited shape, a blur): accuracy per cause shows what is missed
             causes = [cause_of(r.get("meta")) for r in rows]
             if any(c is not None for c in causes):
-                metrics["by_cause"] = accuracy_by_group(gold, [v.choice for v in first], causes)
+                metrics["by_cause"] = accuracy_by_group(gold, [v.choice for v in first], causes,
+                                                        [v.score for v in first], task.positive)
             if settings.self_consistency:
                 samples = [[v.choice for v, _ in judge.judge_orders(requests, both_orders=False, do_sample=True,
                                                                      temperature=settings.temperature, progress=progress,

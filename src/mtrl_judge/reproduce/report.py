@@ -194,7 +194,8 @@ CAUSE_COLUMNS = 6  # the most common causes of a task get a column each; results
 
 def cause_tables(results: dict, methods, tasks) -> list[str]:
     """Per task whose rows say what made them (JudgeWorld's `by_cause`): one table, rows = methods, columns = the
-    task's most common causes, cells = the share of those rows the judge got right; nothing for other tasks."""
+    task's most common causes, cells = the share of those rows the judge got right and, in brackets, how well its scores
+    tell them from the rows of the other label (ROC-AUC); nothing for other tasks."""
     lines: list[str] = []
     for t in tasks:
         sizes: dict[str, int] = {}
@@ -208,7 +209,8 @@ def cause_tables(results: dict, methods, tasks) -> list[str]:
                   "| Method | " + " | ".join(f"{c} ({sizes[c]})" for c in causes) + " |", "|" + "---|" * (len(causes) + 1)]
         for method in methods:
             by_cause = results.get(method, {}).get(t, {}).get("by_cause") or {}
-            cells = [f"{100 * by_cause[c]['accuracy']:.0f}" if c in by_cause else "n/a" for c in causes]
+            cells = ["n/a" if c not in by_cause else f"{100 * by_cause[c]['accuracy']:.0f}"
+                     + (f" ({by_cause[c]['roc_auc']:.2f})" if by_cause[c].get("roc_auc") is not None else "") for c in causes]
             lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -465,7 +467,10 @@ def write_report(out: Path, results: dict, runs: dict[str, Path], *, header: str
         lines += ["", "## What each judge misses: test accuracy % by cause", "",
                   "A JudgeWorld row is what it is because of its edits and defects (a shape or a count changed in the text,",
                   "a blur, a float) or, for UnsafeBench, the symbols on its signs; 'none' is a row with neither (a positive).",
-                  f"Columns: each task's {CAUSE_COLUMNS} most common causes (rows in brackets); results.json has every cause."]
+                  f"Columns: each task's {CAUSE_COLUMNS} most common causes (rows in brackets); results.json has every cause.",
+                  "Cells: accuracy % and, in brackets, the ROC-AUC of the judge's scores between those rows and the rows of the",
+                  "other label: 0.50 says it does not see the cause at all, a high one with a low accuracy that it draws the",
+                  "line in the wrong place."]
         lines += causes
     lines += ["", "## Charts", "", "![macro-F1 per task](bars.png)", "", "![training curves](curves.png)", "",
               "![calibration of MT-RL-Judge](calibration.png)", ""]
