@@ -240,6 +240,16 @@ def _weights(folder):
     return load_file(str(Path(folder) / "model.safetensors"))
 
 
+def test_a_frozen_vision_tower_stays_as_the_base_has_it(recipe_file, tiny_model_dir):
+    out = train(load_recipe(recipe_file(method="sft", num_generations=None, max_completion_length=None,
+                                        freeze_vision_tower=True, learning_rate=1e-2)))
+    before, after = _weights(tiny_model_dir), _weights(out / FINAL_DIR)
+    tower = [name for name in before if ".visual." in name]
+    assert tower and all(torch.equal(before[name], after[name]) for name in tower)
+    assert any(not torch.equal(before[name], after[name]) for name in before if name not in tower)
+    assert load_recipe(out / "recipe.yaml").judge.freeze_vision_tower is True
+
+
 @pytest.mark.parametrize("method", ["sft", "grpo"])
 def test_each_method_trains_and_changes_parameters(recipe_file, tiny_model_dir, varied_reward, method):
     fields = {"method": method}

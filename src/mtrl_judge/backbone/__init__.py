@@ -2,7 +2,7 @@
 
 from . import processor as _processor  # noqa: F401  (registers JudgeProcessor with AutoProcessor)
 from .build import build_backbone
-from .load import load_backbone
+from .load import load_backbone, vision_tower
 from .presets import PRESETS
 
-__all__ = ["PRESETS", "build_backbone", "load_backbone"]
+__all__ = ["PRESETS", "build_backbone", "load_backbone", "vision_tower"]

@@ -89,3 +89,14 @@ def load_backbone(
     model.eval()
     logger.debug("%s: loaded on %s in %s", path, torch_device, torch_dtype)
     return model, processor
+
+
+def vision_tower(model: torch.nn.Module) -> torch.nn.Module:
+    """The vision encoder of an image-text-to-text model: Qwen-VL's `visual` (with its patch mergers, so every visual
+    token the language model reads), or a LLaVA-style `vision_tower` / `vision_model`, on the model or its `model`."""
+    for owner in (getattr(model, "model", None), model):
+        for name in ("visual", "vision_tower", "vision_model"):
+            module = getattr(owner, name, None)
+            if isinstance(module, torch.nn.Module):
+                return module
+    raise JudgeError(f"{type(model).__name__} has no vision tower under a known name (visual, vision_tower, vision_model)")

@@ -150,7 +150,7 @@ def pretrain(
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from ..backbone import PRESETS, build_backbone, load_backbone
+    from ..backbone import PRESETS, build_backbone, load_backbone, vision_tower
     from .cache import CachedCorpus, PixelCollator, build_cache
     from .corpus import check_version, examples, to_messages
 
@@ -190,7 +190,7 @@ def pretrain(
     model, processor = load_backbone(start)
     model.train()
     if freeze_tower:
-        model.model.visual.requires_grad_(False)  # the Trainer's optimiser takes only parameters that need grads
+        vision_tower(model).requires_grad_(False)  # the Trainer's optimiser takes only parameters that need grads
     loader_workers = min(8, max(0, (os.cpu_count() or 1) - 2)) if cuda else 0
     args = TrainingArguments(
         # A frozen tower's optimiser state holds fewer tensors: its checkpoints apart, so neither run resumes the other's.

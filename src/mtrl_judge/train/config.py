@@ -117,6 +117,12 @@ class JudgeArguments:
         default=50, metadata={"help": "collapse alarm: warn when frac_reward_zero_std stays at or above alarm_zero_std_frac "
                                       "for this many consecutive logged steps"},
     )
+    freeze_vision_tower: bool = field(
+        default=False,
+        metadata={"help": "keep the vision tower (its mergers included) as the base has it and train the rest, as EasyR1's "
+                          "worker.actor.model.freeze_vision_tower: the judge reads the visual tokens its base gives "
+                          "(one answer token per image wears a warmed tower's shapes down; docs/base.md)"},
+    )
     use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters (PEFT) instead of all weights"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})

@@ -17,7 +17,7 @@ import yaml
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import GRPOTrainer, SFTTrainer
 
-from ..backbone.load import load_backbone
+from ..backbone.load import load_backbone, vision_tower
 from ..errors import JudgeError
 from ..io import atomic_file
 from ..judge_config import JUDGE_CONFIG_FILE
@@ -83,6 +83,8 @@ def build_trainer(recipe: Recipe, *, model=None, processor=None):
     judge, args = recipe.judge, recipe.trl
     if model is None:
         model, processor = load_backbone(judge.model, dtype="bfloat16" if args.bf16 else "float32")
+    if judge.freeze_vision_tower:
+        vision_tower(model).requires_grad_(False)  # before any PEFT wrapping; the optimiser skips frozen parameters
     if judge.image_max_pixels is not None:
         size = processor.image_processor.size
         processor.image_processor.size = {"shortest_edge": size["shortest_edge"], "longest_edge": judge.image_max_pixels}
