@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from mtrl_judge.backbone import load_backbone
+from mtrl_judge.backbone import load_backbone, vision_tower
 from mtrl_judge.pretrain.cache import CachedCorpus, PixelCollator, build_cache
 from mtrl_judge.pretrain.corpus import examples, to_messages
 
@@ -65,7 +65,7 @@ def main() -> None:
         return min(times[1:])
 
     step = step_seconds()
-    model.model.visual.requires_grad_(False)
+    vision_tower(model).requires_grad_(False)  # what `pretrain --freeze-tower` freezes
     frozen = step_seconds()
     print(f"batch preparation, {args.n} examples in batches of {args.batch_size}, {torch.get_num_threads()} threads:")
     print(f"  processor per batch   {per_batch:9.1f} examples/s")

@@ -24,7 +24,7 @@ import json
 import numpy as np
 import torch
 
-from mtrl_judge.backbone import load_backbone
+from mtrl_judge.backbone import load_backbone, vision_tower
 from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, render
 from mtrl_judge.pretrain.cache import patchify
 from mtrl_judge.pretrain.tower import SYMBOLS, draw_scene, labelled_cells
@@ -53,7 +53,7 @@ def token_features(model, image_processor, scenes: list[dict], deepstack: bool, 
             out.append(x.reshape(len(images), g * g, -1))
             continue
         pixel_values, grid = patchify(images, image_processor)
-        seen = model.model.visual(pixel_values.to(model.dtype), grid_thw=grid, return_dict=True)
+        seen = vision_tower(model)(pixel_values.to(model.dtype), grid_thw=grid, return_dict=True)
         feats = [seen.pooler_output] + (list(seen.deepstack_features) if deepstack else [])
         out.append(torch.cat(feats, -1).float().reshape(len(images), -1, feats[0].shape[-1] * len(feats)))
     return torch.cat(out)
@@ -95,7 +95,7 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
     for name in ("tower", "random tower", "pixels"):
         if name == "random tower":  # the same architecture, every weight matrix re-drawn: what no training gives
             torch.manual_seed(seed)
-            for p in model.model.visual.parameters():
+            for p in vision_tower(model).parameters():
                 if p.dim() > 1:
                     torch.nn.init.normal_(p, std=0.02)
         net = None if name == "pixels" else model

@@ -70,14 +70,20 @@ def accuracy_by_group(gold: Sequence[str], pred: Sequence[str | None], groups: S
     out = {group: {"n": n, "accuracy": right / n} for group, (right, n) in ordered}
     if scores is None or positive is None:
         return out
-    rows = [(g, s, group) for g, s, group in zip(gold, scores, groups, strict=True) if s is not None]
+    scored: dict[str, list[tuple[str, float]]] = {}  # group -> its scored rows (label, score)
+    by_label: dict[str, list[float]] = {}  # label -> every scored row's score
+    for g, score, group in zip(gold, scores, groups, strict=True):
+        if score is not None:
+            by_label.setdefault(g, []).append(score)
+            if group is not None:
+                scored.setdefault(group, []).append((g, score))
     for group, cell in out.items():
-        labels = {g for g, _, grp in rows if grp == group}
+        labels = {g for g, _ in scored.get(group, [])}
         if len(labels) != 1:  # both labels in the group (or none scored): its own ROC-AUC is not a separation from others
             continue
         label = labels.pop()
-        inside = [s for g, s, grp in rows if grp == group]
-        others = [s for g, s, _ in rows if g != label]
+        inside = [score for _, score in scored[group]]
+        others = [score for other, scores_of in by_label.items() if other != label for score in scores_of]
         if others:
             is_positive = [label == positive] * len(inside) + [label != positive] * len(others)
             cell["roc_auc"] = roc_auc(is_positive, inside + others)

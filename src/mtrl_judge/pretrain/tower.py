@@ -177,7 +177,7 @@ def pretrain_tower(
     accuracy on `held_out` scenes of another seed before and after)."""
     from transformers import Trainer, TrainingArguments
 
-    from ..backbone import load_backbone
+    from ..backbone import load_backbone, vision_tower
     from .run import check_init, check_run_options, close_work, lineage, train_resumably
 
     check_run_options({"--steps": max_steps, "--batch-size": batch_size, "--held-out": held_out}, learning_rate, time_limit)
@@ -190,7 +190,7 @@ def pretrain_tower(
     cell = image_processor.patch_size * image_processor.merge_size
     if SIZE % cell:
         raise JudgeError(f"--init: {init} merges {cell} px cells, which do not tile the world's {SIZE} px images")
-    model = TowerWithHeads(base.model.visual, base.config.vision_config.out_hidden_size)
+    model = TowerWithHeads(vision_tower(base), base.config.vision_config.out_hidden_size)  # what --freeze-tower keeps
     torch.manual_seed(seed)  # the heads' initial weights
     for head in model.heads.values():
         head.reset_parameters()
