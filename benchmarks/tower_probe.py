@@ -89,6 +89,8 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
     train_scenes, test_scenes = draw_scenes(seed, n_train), draw_scenes(seed + 1, n_test)
     model, processor = load_backbone(model_dir, device=device, dtype="auto")
     image_processor = processor.image_processor
+    if not hasattr(image_processor, "merge_size"):  # the tokens probed are Qwen-VL's merged cells over a grid_thw
+        raise SystemExit(f"--model: {model_dir} is a {type(model).__name__}; this probe reads Qwen-VL vision towers only")
     cell = image_processor.patch_size * image_processor.merge_size
     train_labels, test_labels = labels(train_scenes, cell), labels(test_scenes, cell)
     rows = {}

@@ -119,3 +119,34 @@ def test_bad_tower_arguments_end_in_one_line(tmp_path, tiny_model_dir, args, opt
     assert option in err and "Traceback" not in err and not (tmp_path / "b").exists()
     assert main(["pretrain-tower", "--init", str(tmp_path), "--out", str(tmp_path / "b")]) != 0
     assert "--init" in capsys.readouterr().err
+
+
+def tiny_llava():
+    """A LLaVA-style model (CLIP tower, no patch merging, no grid_thw): one a Qwen-VL tower warm-up cannot drive."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=30, patch_size=6)
+    text = LlamaConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+                       num_key_value_heads=2, vocab_size=100)
+    return LlavaForConditionalGeneration(LlavaConfig(vision_config=vision.to_dict(), text_config=text.to_dict(),
+                                                     image_token_index=99))
+
+
+def test_a_llava_style_tower_is_found_but_not_warmed(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    """`vision_tower` finds a LLaVA-style tower (what freeze_vision_tower freezes); pretrain-tower, whose heads read
+    Qwen-VL's merged tokens, refuses such a base in one line naming --init instead of failing inside the tower call."""
+    from types import SimpleNamespace
+
+    import mtrl_judge.backbone
+    from mtrl_judge.backbone import vision_tower
+    from mtrl_judge.cli import main
+
+    model = tiny_llava()
+    assert vision_tower(model) is model.model.vision_tower
+    processor = SimpleNamespace(image_processor=SimpleNamespace(patch_size=6))  # a CLIP processor has no merge_size
+    monkeypatch.setattr(mtrl_judge.backbone, "load_backbone", lambda path: (model, processor))
+    assert main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "w")]) != 0
+    err = capsys.readouterr().err
+    assert "--init" in err and "LlavaForConditionalGeneration" in err and "Qwen-VL" in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists()

@@ -187,6 +187,10 @@ def pretrain_tower(
     cuda = torch.cuda.is_available()
     base, processor = load_backbone(init)
     image_processor = processor.image_processor
+    if not hasattr(image_processor, "merge_size") or not hasattr(base.config.vision_config, "out_hidden_size"):
+        # The heads sit on the merged tokens a Qwen-VL tower returns for a grid_thw; other towers are called otherwise.
+        raise JudgeError(f"--init: {init} is a {type(base).__name__}; pretrain-tower warms Qwen-VL vision towers "
+                         "(patch merging over grid_thw) only")
     cell = image_processor.patch_size * image_processor.merge_size
     if SIZE % cell:
         raise JudgeError(f"--init: {init} merges {cell} px cells, which do not tile the world's {SIZE} px images")
