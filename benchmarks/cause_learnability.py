@@ -30,6 +30,7 @@ from pathlib import Path
 from datasets import DatasetDict, load_from_disk
 
 from mtrl_judge.data.world.causes import NONE, cause_of
+from mtrl_judge.io import write_json
 from mtrl_judge.recipes import recipe_file
 from mtrl_judge.train.config import load_recipe
 from mtrl_judge.train.run import train
@@ -61,7 +62,7 @@ def write_slice(data: Path, task: str, cause: str, out: Path) -> dict:
     kept.save_to_disk(str(out / task))
     world["tasks"] = {task: world["tasks"][task]}
     world["note"] = f"a slice for benchmarks/cause_learnability.py: positives and {cause!r} negatives of {data}"
-    (out / "world.json").write_text(json.dumps(world, indent=2))
+    write_json(out / "world.json", world)
     return counts
 
 

@@ -26,8 +26,9 @@ import torch
 
 from mtrl_judge.backbone import load_backbone, vision_tower
 from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, render
+from mtrl_judge.errors import JudgeError
 from mtrl_judge.pretrain.cache import patchify
-from mtrl_judge.pretrain.tower import SYMBOLS, draw_scene, labelled_cells
+from mtrl_judge.pretrain.tower import SYMBOLS, draw_scene, labelled_cells, token_cell
 from mtrl_judge.reproduce.budgets import DEFAULT_BASE
 
 TARGETS = {"colour": len(COLOURS), "shape": len(SHAPES), "symbol": len(SYMBOLS)}
@@ -89,9 +90,10 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
     train_scenes, test_scenes = draw_scenes(seed, n_train), draw_scenes(seed + 1, n_test)
     model, processor = load_backbone(model_dir, device=device, dtype="auto")
     image_processor = processor.image_processor
-    if not hasattr(image_processor, "merge_size"):  # the tokens probed are Qwen-VL's merged cells over a grid_thw
-        raise SystemExit(f"--model: {model_dir} is a {type(model).__name__}; this probe reads Qwen-VL vision towers only")
-    cell = image_processor.patch_size * image_processor.merge_size
+    try:
+        cell = token_cell(model, image_processor, f"--model: {model_dir}")
+    except JudgeError as e:
+        raise SystemExit(str(e)) from None
     train_labels, test_labels = labels(train_scenes, cell), labels(test_scenes, cell)
     rows = {}
     for name in ("tower", "random tower", "pixels"):

@@ -160,6 +160,19 @@ def head_accuracy(model: TowerWithHeads, collator: TargetCollator, data: SceneTa
     return {t: round(right[t] / total[t], 3) if total[t] else None for t in TARGETS}
 
 
+def token_cell(model, image_processor, source: str) -> int:
+    """The side in px of the image cell one merged visual token of `model` covers. Raises JudgeError, naming `source`
+    (the option and path the model came from), for a model whose tower is not Qwen-VL's or whose cells do not tile the
+    world's images: the targets here, and the probes that reuse them, are laid on Qwen-VL's merged grid_thw tokens."""
+    if not hasattr(image_processor, "merge_size") or not hasattr(model.config.vision_config, "out_hidden_size"):
+        raise JudgeError(f"{source} is a {type(model).__name__}; only Qwen-VL vision towers (patch merging over "
+                         "grid_thw) are read here")
+    cell = image_processor.patch_size * image_processor.merge_size
+    if SIZE % cell:
+        raise JudgeError(f"{source} merges {cell} px cells, which do not tile the world's {SIZE} px images")
+    return cell
+
+
 def pretrain_tower(
     init: str | Path,
     out: str | Path,
@@ -187,13 +200,7 @@ def pretrain_tower(
     cuda = torch.cuda.is_available()
     base, processor = load_backbone(init)
     image_processor = processor.image_processor
-    if not hasattr(image_processor, "merge_size") or not hasattr(base.config.vision_config, "out_hidden_size"):
-        # The heads sit on the merged tokens a Qwen-VL tower returns for a grid_thw; other towers are called otherwise.
-        raise JudgeError(f"--init: {init} is a {type(base).__name__}; pretrain-tower warms Qwen-VL vision towers "
-                         "(patch merging over grid_thw) only")
-    cell = image_processor.patch_size * image_processor.merge_size
-    if SIZE % cell:
-        raise JudgeError(f"--init: {init} merges {cell} px cells, which do not tile the world's {SIZE} px images")
+    cell = token_cell(base, image_processor, f"--init: {init}")
     model = TowerWithHeads(vision_tower(base), base.config.vision_config.out_hidden_size)  # what --freeze-tower keeps
     torch.manual_seed(seed)  # the heads' initial weights
     for head in model.heads.values():
