@@ -172,6 +172,27 @@ def test_kind_weights_shape_the_corpus_and_default_is_unchanged():
     assert {(e.kind, s) for e, s in drawn} >= {("symbol", "reason"), ("symbol", "direct")}
 
 
+def test_styles_choose_the_answer_styles_and_default_alternates_them():
+    from mtrl_judge.pretrain.corpus import kind_cycle, to_messages
+
+    n = 3 * len(kind_cycle())
+    both = list(examples(n, seed=0))
+    direct = list(examples(n, seed=0, styles=("direct",)))
+    assert {s for _, s in both} == {"reason", "direct"} and {s for _, s in direct} == {"direct"}
+    # the same questions and images, only the answer's form differs
+    assert [(e.kind, e.question, e.answer) for e, _ in both] == [(e.kind, e.question, e.answer) for e, _ in direct]
+    assert all("<think>" not in to_messages(e, s)[1][0]["content"] for e, s in direct)
+
+
+@pytest.mark.parametrize("text", ["", "direct,direct", "answer", "reason,direct,cot"])
+def test_bad_styles_are_refused_by_name(text):
+    from mtrl_judge.errors import JudgeError
+    from mtrl_judge.pretrain.corpus import parse_styles
+
+    with pytest.raises(JudgeError, match="--styles"):
+        parse_styles(text)
+
+
 @pytest.mark.parametrize("text, message", [("symbol", "KIND=WEIGHT"), ("cats=2", "KIND=WEIGHT"), ("count=-1", "whole number"),
                                            ("count=x", "whole number"), (",".join(f"{k}=0" for k in QUESTION_KINDS), "above 0")])
 def test_bad_kind_weights_are_refused_by_name(text, message):
@@ -192,10 +213,12 @@ def test_pretrain_continues_from_a_base_and_records_its_lineage(tmp_path):
     first = pretrain(None, tmp_path / "base", preset="tiny", max_steps=1, n_examples=4, batch_size=4, seed=0)
     before = load_file(first / "model.safetensors")
     second = pretrain(None, tmp_path / "more", init=first, max_steps=2, n_examples=8, batch_size=4, seed=1,
-                      kind_weights={"symbol": 3})
+                      kind_weights={"symbol": 3}, styles=("direct",))
     info = json.loads((second / "pretrain.json").read_text())
     assert info["init"]["model"] == str(first) and "--preset tiny" in info["init"]["command"]
     assert "--init" in info["command"] and "--kind-weights symbol=3" in info["command"] and info["steps_done"] == 2
+    assert "--styles direct" in info["command"] and info["styles"] == ["direct"]
+    assert "--styles" not in info["init"]["command"]  # the default is not spelled out
     after = load_file(second / "model.safetensors")
     assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
     assert (second / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()
@@ -306,7 +329,8 @@ def test_a_cache_of_another_corpus_is_refused(tmp_path):
     cache = build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, weights={"symbol": 2}, version=3)
     spec = json.loads((cache / "cache.json").read_text())
     assert spec["kind_weights"] == {"symbol": 2} and spec["corpus_version"] == 3
-    for other in ({"weights": {"symbol": 2}}, {"version": 3}, {"weights": {"symbol": 3}, "version": 3}):
+    for other in ({"weights": {"symbol": 2}}, {"version": 3}, {"weights": {"symbol": 3}, "version": 3},
+                  {"weights": {"symbol": 2}, "version": 3, "styles": ("direct",)}):
         with pytest.raises(JudgeError, match="other settings"):
             build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, **other)
     assert build_cache(tmp_path / "cache", model_dir, n=4, seed=0, workers=1, weights={"symbol": 2}, version=3) == cache

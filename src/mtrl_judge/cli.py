@@ -267,13 +267,13 @@ def _cmd_world_generate(args: argparse.Namespace) -> int:
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain
-    from .pretrain.corpus import parse_kind_weights
+    from .pretrain.corpus import parse_kind_weights, parse_styles
 
     pretrain(args.world, args.out, preset=args.preset, max_steps=args.steps, batch_size=args.batch_size,
              learning_rate=args.learning_rate, seed=args.seed, overwrite=args.overwrite, n_examples=args.examples,
              workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit, init=args.init,
              kind_weights=parse_kind_weights(args.kind_weights), corpus_version=args.corpus_version,
-             freeze_tower=args.freeze_tower)
+             freeze_tower=args.freeze_tower, styles=parse_styles(args.styles))
     return 0
 
 
@@ -360,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--corpus-version", type=int, default=2,
                      help="2: the committed base's corpus; 3: the same questions, with count, exists and statement "
                           "reasoned step by step; 4: the same, scanning the described groups in order (docs/base.md)")
+    pre.add_argument("--styles", default="reason,direct", metavar="STYLE,...",
+                     help="answer styles taken in turn: reason,direct (default), or one of them alone; "
+                          "direct alone drills short answers (shorter sequences, so more examples a second)")
     pre.add_argument("--freeze-tower", action="store_true",
                      help="with --init: train the language model alone and keep the vision tower as it is "
                           "(after `pretrain-tower`; docs/base.md)")

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import JudgeError
 from ..progress import progress_bar
-from .corpus import DEFAULT_VERSION
+from .corpus import DEFAULT_VERSION, STYLES
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +77,12 @@ def _init_worker(model_dir: str, single_thread: bool = True) -> None:
 def _draw_chunk(job: tuple) -> str:
     from .corpus import QUESTION_KINDS, examples, to_messages
 
-    n, seed, start, stop, path, curriculum, weights, version = job
+    n, seed, start, stop, path, curriculum, weights, version, styles = job
     processor = _WORKER["processor"]
     images, counts, ids, offsets, prompt_lens, kinds = [], [], [], [0], [], []
     per_image = None
     for example, style in examples(n, seed, start=start, stop=stop, curriculum=curriculum, weights=weights,
-                                   version=version):
+                                   version=version, styles=styles):
         arrays = [np.asarray(im.convert("RGB"), dtype=np.uint8) for im in example.images]
         if per_image is None:
             per_image = image_token_count(processor.image_processor, *arrays[0].shape[:2])
@@ -103,12 +103,12 @@ def _draw_chunk(job: tuple) -> str:
 
 def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int, *, workers: int | None = None,
                 curriculum: bool = True, weights: dict[str, int] | None = None,
-                version: int = DEFAULT_VERSION) -> Path:
+                version: int = DEFAULT_VERSION, styles: tuple[str, ...] = STYLES) -> Path:
     """Draw the `n`-example corpus of `seed` into `cache_dir` (chunk files plus cache.json), in parallel.
 
     Chunks already present are kept, so a killed build resumes; a cache drawn with other settings is
     refused. `model_dir` supplies the processor (tokenizer, chat template, patch grid); `weights` are
-    the question kinds' weights (corpus.kind_cycle), `version` the corpus version."""
+    the question kinds' weights (corpus.kind_cycle), `version` the corpus version, `styles` the answer styles."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     spec = {"cache_version": CACHE_VERSION, "n": n, "seed": seed, "curriculum": curriculum, "chunk": CHUNK,
@@ -117,6 +117,8 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
         spec["kind_weights"] = dict(sorted(weights.items()))
     if version != DEFAULT_VERSION:  # likewise
         spec["corpus_version"] = version
+    if tuple(styles) != STYLES:  # likewise
+        spec["styles"] = list(styles)
     spec_file = cache_dir / "cache.json"
     if spec_file.is_file():
         existing = json.loads(spec_file.read_text())
@@ -126,7 +128,7 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
     else:
         spec_file.write_text(json.dumps(spec, indent=1))
     jobs = [(n, seed, a, min(a + CHUNK, n), str(cache_dir / f"chunk-{a // CHUNK:05d}.npz"), curriculum, weights,
-             version) for a in range(0, n, CHUNK)]
+             version, tuple(styles)) for a in range(0, n, CHUNK)]
     todo = [j for j in jobs if not Path(j[4]).is_file()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     if todo:

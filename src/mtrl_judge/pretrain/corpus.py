@@ -54,6 +54,7 @@ CURRICULUM_END = 0.3  # share of the corpus after which every scene is a full on
 # 4: the same again; count, exists and statement scan the described groups in order (`scan`).
 VERSIONS = (2, 3, 4)
 DEFAULT_VERSION = 2
+STYLES = ("reason", "direct")  # the corpus' answer styles, taken in turn cycle by cycle
 
 
 @dataclass
@@ -395,6 +396,19 @@ def check_version(version: int) -> None:
         raise JudgeError(f"--corpus-version: unknown version {version!r}; choose one of {', '.join(map(str, VERSIONS))}")
 
 
+def parse_styles(text: str) -> tuple[str, ...]:
+    """`--styles reason,direct` -> ("reason", "direct"), checked."""
+    styles = tuple(part.strip() for part in text.split(",") if part.strip())
+    check_styles(styles)
+    return styles
+
+
+def check_styles(styles: tuple[str, ...]) -> None:
+    if not styles or any(s not in STYLES for s in styles) or len(set(styles)) != len(styles):
+        raise JudgeError(f"--styles: expected one or both of {', '.join(STYLES)} separated by a comma, "
+                         f"got {','.join(styles) or 'nothing'!r}")
+
+
 def kind_cycle(weights: dict[str, int] | None = None) -> tuple[str, ...]:
     """The order in which the corpus asks its question kinds, repeated: each kind `weights[kind]` times
     (1 for kinds not named, 0 drops one), interleaved round by round so that the extra questions of a
@@ -408,16 +422,17 @@ def kind_cycle(weights: dict[str, int] | None = None) -> tuple[str, ...]:
 
 def examples(n: int, seed: int, *, start: int = 0, stop: int | None = None, curriculum: bool = True,
              geo: Geometry = LATEST, weights: dict[str, int] | None = None,
-             version: int = DEFAULT_VERSION) -> Iterator[tuple[Example, str]]:
+             version: int = DEFAULT_VERSION, styles: tuple[str, ...] = STYLES) -> Iterator[tuple[Example, str]]:
     """Examples start..stop of an `n`-example corpus as (example, style) pairs: question kinds in turn
-    (`kind_cycle(weights)`), styles alternating cycle by cycle, deterministic in (`seed`, position), so
+    (`kind_cycle(weights)`), `styles` alternating cycle by cycle, deterministic in (`seed`, position), so
     that any slice can be drawn on its own (in parallel workers). With `curriculum`, early positions
     draw simple scenes (module docstring). `version` is the corpus version (VERSIONS)."""
     check_version(version)
+    check_styles(styles)
     cycle = kind_cycle(weights)
     for i in range(start, n if stop is None else stop):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         kind = cycle[i % len(cycle)]
-        style = "reason" if (i // len(cycle)) % 2 == 0 else "direct"
+        style = styles[(i // len(cycle)) % len(styles)]
         simple = curriculum and rng.random() >= i / (CURRICULUM_END * n)
         yield draw_example(rng, kind, geo, simple, version), style

@@ -14,7 +14,7 @@ from transformers import TrainerCallback
 
 from ..errors import JudgeError
 from ..io import atomic_dir, refuse_nonempty_folder, write_json
-from .corpus import DEFAULT_VERSION
+from .corpus import DEFAULT_VERSION, STYLES
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ def pretrain(
     kind_weights: dict[str, int] | None = None,
     corpus_version: int = DEFAULT_VERSION,
     freeze_tower: bool = False,
+    styles: tuple[str, ...] = STYLES,
 ) -> Path:
     """Build `preset` (default small-p8) with a tokenizer that covers the corpus, or start from the
     pretrained base `init` (its weights and tokenizer; a fresh optimiser and schedule), train it on the
@@ -135,7 +136,9 @@ def pretrain(
 
     `kind_weights` ({"symbol": 4, ...}) asks some question kinds more often than others
     (corpus.kind_cycle): a continuation can dwell on what a base has not learned yet. `corpus_version`
-    3 reasons step by step on count, exists and statement questions (corpus.draw_example).
+    3 reasons step by step on count, exists and statement questions (corpus.draw_example). `styles` are the answer
+    styles taken in turn (both by default; ("direct",) for a continuation that drills short answers, whose examples
+    are shorter and so cheaper).
 
     `freeze_tower` trains the language model alone and keeps the vision tower (its merger and deepstack mergers
     included) as `init` has it: the continuation after `pretrain-tower`, which would otherwise wear the warmed
@@ -152,7 +155,7 @@ def pretrain(
 
     from ..backbone import PRESETS, build_backbone, load_backbone, vision_tower
     from .cache import CachedCorpus, PixelCollator, build_cache
-    from .corpus import check_version, examples, to_messages
+    from .corpus import check_styles, check_version, examples, to_messages
 
     check_run_options({"--steps": max_steps, "--batch-size": batch_size,
                        "--examples": 1 if n_examples is None else n_examples}, learning_rate, time_limit)
@@ -165,6 +168,7 @@ def pretrain(
     if freeze_tower and init is None:
         raise JudgeError("--freeze-tower needs --init: a tower built from scratch has nothing to keep")
     check_version(corpus_version)
+    check_styles(tuple(styles))
     preset = preset or "small-p8"
     if preset not in PRESETS:
         raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -183,9 +187,10 @@ def pretrain(
         build_backbone(preset, start, seed=seed, overwrite=True, extra_text=iter(corpus_text))
     cuda = torch.cuda.is_available()
     weights = ",".join(f"{k}={v}" for k, v in sorted(kind_weights.items())) if kind_weights else None
-    variant = f"{weights or ''}-v{corpus_version}"
+    variant = f"{weights or ''}-v{corpus_version}" + ("" if tuple(styles) == STYLES else f"-{','.join(styles)}")
     cache = work / f"cache-{n}-{seed}-{hashlib.sha1(variant.encode()).hexdigest()[:8]}"
-    build_cache(cache, start, n, seed, workers=workers, curriculum=curriculum, weights=kind_weights, version=corpus_version)
+    build_cache(cache, start, n, seed, workers=workers, curriculum=curriculum, weights=kind_weights, version=corpus_version,
+                styles=tuple(styles))
     data = CachedCorpus(cache)
     model, processor = load_backbone(start)
     model.train()
@@ -218,13 +223,14 @@ def pretrain(
                         + f"--learning-rate {learning_rate} --seed {seed}"
                         + (f" --kind-weights {weights}" if weights else "")
                         + (f" --corpus-version {corpus_version}" if corpus_version != DEFAULT_VERSION else "")
+                        + ("" if tuple(styles) == STYLES else f" --styles {','.join(styles)}")
                         + ("" if curriculum else " --no-curriculum")
                         + (" --freeze-tower" if freeze_tower else "")
                         + (f" --workers {workers}" if workers else "")
                         + (f" --time-limit {time_limit:g}" if time_limit else "")),
             "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": None if init else preset,
-            "init": lineage(init), "kind_weights": kind_weights,
-            "corpus_version": corpus_version, "freeze_tower": freeze_tower, "max_steps": max_steps, "examples": n,
+            "init": lineage(init), "kind_weights": kind_weights, "corpus_version": corpus_version, "styles": list(styles),
+            "freeze_tower": freeze_tower, "max_steps": max_steps, "examples": n,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), **record,
         })
