@@ -168,7 +168,9 @@ def pretrain(
     if freeze_tower and init is None:
         raise JudgeError("--freeze-tower needs --init: a tower built from scratch has nothing to keep")
     check_version(corpus_version)
-    check_styles(tuple(styles))
+    styles = tuple(styles)
+    check_styles(styles)
+    styles_option = None if styles == STYLES else ",".join(styles)  # spelled out only when not the default, like weights
     preset = preset or "small-p8"
     if preset not in PRESETS:
         raise JudgeError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -187,10 +189,10 @@ def pretrain(
         build_backbone(preset, start, seed=seed, overwrite=True, extra_text=iter(corpus_text))
     cuda = torch.cuda.is_available()
     weights = ",".join(f"{k}={v}" for k, v in sorted(kind_weights.items())) if kind_weights else None
-    variant = f"{weights or ''}-v{corpus_version}" + ("" if tuple(styles) == STYLES else f"-{','.join(styles)}")
+    variant = f"{weights or ''}-v{corpus_version}" + (f"-{styles_option}" if styles_option else "")
     cache = work / f"cache-{n}-{seed}-{hashlib.sha1(variant.encode()).hexdigest()[:8]}"
     build_cache(cache, start, n, seed, workers=workers, curriculum=curriculum, weights=kind_weights, version=corpus_version,
-                styles=tuple(styles))
+                styles=styles)
     data = CachedCorpus(cache)
     model, processor = load_backbone(start)
     model.train()
@@ -223,7 +225,7 @@ def pretrain(
                         + f"--learning-rate {learning_rate} --seed {seed}"
                         + (f" --kind-weights {weights}" if weights else "")
                         + (f" --corpus-version {corpus_version}" if corpus_version != DEFAULT_VERSION else "")
-                        + ("" if tuple(styles) == STYLES else f" --styles {','.join(styles)}")
+                        + (f" --styles {styles_option}" if styles_option else "")
                         + ("" if curriculum else " --no-curriculum")
                         + (" --freeze-tower" if freeze_tower else "")
                         + (f" --workers {workers}" if workers else "")
