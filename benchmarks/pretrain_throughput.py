@@ -7,9 +7,12 @@ once; a batch is then a few tensor reshapes. This prints examples/s of batch pre
 and their ratio, measured in one run on this machine, plus the forward and backward step of the
 committed base for scale (on a CPU the model, not the data, bounds a step), with the whole model
 trained and with its vision tower frozen (`pretrain --freeze-tower`, the continuation after
-`pretrain-tower`), and their ratio:
+`pretrain-tower`), and their ratio; then, with the tower frozen and direct answers, questions answered a
+second when each image carries one question against `--questions-per-image` questions in one conversation
+(`pretrain --questions-per-image`), and their ratio:
 
-    .venv/bin/python benchmarks/pretrain_throughput.py [--model models/base-small-p8] [--n 512] [--batch-size 32]
+    .venv/bin/python benchmarks/pretrain_throughput.py [--model models/base-small-p8] [--n 512] [--batch-size 32] \
+        [--questions-per-image 6]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def main() -> None:
     parser.add_argument("--model", default="models/base-small-p8")
     parser.add_argument("--n", type=int, default=512, help="examples per measurement")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--questions-per-image", type=int, default=6, help="the packing to compare with one question")
     args = parser.parse_args()
     model, processor = load_backbone(args.model)
     processor.tokenizer.padding_side = "right"
@@ -67,6 +71,14 @@ def main() -> None:
     step = step_seconds()
     vision_tower(model).requires_grad_(False)  # what `pretrain --freeze-tower` freezes
     frozen = step_seconds()
+
+    packing = {}  # questions per image -> (seconds a step, questions in the batch), direct answers, tower frozen
+    for k in (1, args.questions_per_image):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = CachedCorpus(build_cache(tmp, args.model, n=args.batch_size, seed=7, workers=1, styles=("direct",),
+                                            questions_per_image=k))
+            last = collate([data[j] for j in range(len(data))])
+            packing[k] = (step_seconds(), data.questions())
     print(f"batch preparation, {args.n} examples in batches of {args.batch_size}, {torch.get_num_threads()} threads:")
     print(f"  processor per batch   {per_batch:9.1f} examples/s")
     print(f"  cached (PixelCollator){cached:9.1f} examples/s   "
@@ -76,6 +88,12 @@ def main() -> None:
           f"({args.batch_size / step:.1f} examples/s)")
     print(f"  the same step with the vision tower frozen (--freeze-tower): {frozen:.2f} s "
           f"({args.batch_size / frozen:.1f} examples/s); ratio full / frozen: {step / frozen:.2f}x")
+    (one, q1), (packed, qk) = packing[1], packing[args.questions_per_image]
+    print(f"questions answered a second, direct answers, tower frozen, {args.batch_size} images a step:")
+    print(f"  one question an image          {q1 / one:7.1f} questions/s ({one:.2f} s a step, {q1} questions)")
+    print(f"  up to {args.questions_per_image} questions an image      {qk / packed:7.1f} questions/s "
+          f"({packed:.2f} s a step, {qk} questions)")
+    print(f"  ratio packed / one: {(qk / packed) / (q1 / one):.2f}x")
 
 
 if __name__ == "__main__":

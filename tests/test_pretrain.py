@@ -135,10 +135,109 @@ def test_cached_batches_equal_the_processors(tmp_path):
         assert target == completion[0]["content"] + "<|im_end|>"
 
 
+def test_packed_examples_ask_several_true_questions_of_one_image():
+    """questions_per_image keeps the unpacked corpus' first questions and adds distinct questions about the same
+    scene, each answered as when asked alone; images showing something else than the scene as drawn (two scenes,
+    a lifted object) keep one question."""
+    import mtrl_judge.pretrain.corpus as corpus
+
+    n = 2 * len(QUESTION_KINDS)
+    single = list(examples(n, seed=2, version=3))
+    packed = list(examples(n, seed=2, version=3, questions_per_image=5))
+    first = [(e.question, e.answer, e.reasoning, s) for e, s in packed]
+    assert [(e.question, e.answer, e.reasoning, s) for e, s in single] == first
+    assert all(np.array_equal(np.asarray(a.images[0]), np.asarray(b.images[0]))
+               for (a, _), (b, _) in zip(single, packed, strict=True))
+    for example, style in packed:
+        if example.kind.startswith("pair_") or example.kind in ("float", "support"):
+            assert example.follow_ups == ()
+            continue
+        assert 1 <= len(example.follow_ups) <= 4, example.kind
+        questions = [example.question] + [f.question for f in example.follow_ups]
+        assert len(set(questions)) == len(questions)
+        description = example.reasoning.split(". The sky")[0]
+        for f in example.follow_ups:
+            assert f.kind in corpus.SAME_SCENE_KINDS and f.images == []
+            assert f.reasoning.startswith(description)  # the same scene described
+            if f.kind == "describe":
+                assert f.answer == description.removeprefix("I see ")
+        conversation = corpus.to_conversation(example, style)
+        assert [m["role"] for m in conversation] == ["user", "assistant"] * len(questions)
+        assert sum(part.get("type") == "image" for m in conversation if m["role"] == "user"
+                   for part in m["content"]) == 1
+
+
+def test_packed_follow_ups_are_answered_right(monkeypatch):
+    """Every follow-up's answer is the truth of its scene: counts recounted, presence and statements rechecked."""
+    import mtrl_judge.pretrain.corpus as corpus
+    from mtrl_judge.data.world.scene import COLOURS, SHAPES
+
+    scenes = []
+    real = corpus._draw
+
+    def spy(*args, **kwargs):
+        drawn = real(*args, **kwargs)
+        scenes.append(drawn[2])
+        return drawn
+
+    monkeypatch.setattr(corpus, "_draw", spy)
+    checked = 0
+    for example, _ in examples(60, seed=9, questions_per_image=6, weights={"count": 3, "exists": 3, "statement": 3}):
+        scene = scenes[-1]
+        for f in example.follow_ups:
+            if f.kind == "count":
+                colour, shape = next((c, s) for c in COLOURS for s in SHAPES
+                                     if f.question.startswith(f"How many {c} {s}"))
+                assert f.answer == corpus.count_word(len(corpus._members(scene, colour, shape)))
+            elif f.kind == "exists":
+                colour, shape = next((c, s) for c in COLOURS for s in SHAPES
+                                     if f.question == f"Is there {corpus.plural(1, c, s)} in the image?")
+                assert f.answer == ("yes" if corpus._members(scene, colour, shape) else "no")
+            else:
+                continue
+            checked += 1
+    assert checked > 50
+
+
+def test_packed_cache_equals_the_processors_conversation_and_learns_every_answer(tmp_path):
+    """A packed example is the processor's tokenization of the whole conversation, and its labels are exactly
+    the assistant turns, each closed by <|im_end|>."""
+    import torch
+
+    from mtrl_judge.backbone import build_backbone, load_backbone
+    from mtrl_judge.pretrain.cache import CachedCorpus, PixelCollator, build_cache
+    from mtrl_judge.pretrain.corpus import to_conversation
+
+    model_dir = build_backbone("tiny", tmp_path / "m", seed=0)
+    _, processor = load_backbone(model_dir)
+    n = 6
+    cache = build_cache(tmp_path / "cache", model_dir, n=n, seed=5, workers=1, questions_per_image=4, version=4)
+    data = CachedCorpus(cache)
+    drawn = list(examples(n, seed=5, questions_per_image=4, version=4))
+    assert data.questions() == sum(1 + len(e.follow_ups) for e, _ in drawn) > n
+    collate = PixelCollator.for_processor(processor)
+    for i, (example, style) in enumerate(drawn):
+        batch = collate([data[i]])
+        conversation = to_conversation(example, style)
+        text = processor.apply_chat_template(conversation, tokenize=False)
+        ref = processor(text=[text], images=example.images, return_tensors="pt")
+        n_ids = batch["input_ids"].shape[1]
+        assert n_ids == ref["input_ids"].shape[1] - 1  # all but the template's trailing newline
+        assert torch.equal(batch["input_ids"][0], ref["input_ids"][0, :n_ids])
+        assert torch.equal(batch["mm_token_type_ids"][0], ref["mm_token_type_ids"][0, :n_ids])
+        labels = batch["labels"][0]
+        said = [m["content"] + "<|im_end|>" for m in conversation if m["role"] == "assistant"]
+        assert processor.tokenizer.decode(labels[labels != -100]) == "".join(said)
+        runs = int(((labels[1:] != -100) & (labels[:-1] == -100)).sum())
+        assert runs == len(said) == 1 + len(example.follow_ups)
+
+
 @pytest.mark.parametrize("args, option", [(["--steps", "0"], "--steps"), (["--batch-size", "-4"], "--batch-size"),
                                           (["--learning-rate", "nan"], "--learning-rate"),
                                           (["--time-limit", "-1"], "--time-limit"),
-                                          (["--workers", "0"], "--workers"), (["--examples", "0"], "--examples")])
+                                          (["--workers", "0"], "--workers"), (["--examples", "0"], "--examples"),
+                                          (["--questions-per-image", "0"], "--questions-per-image"),
+                                          (["--questions-per-image", "99"], "--questions-per-image")])
 def test_bad_pretrain_arguments_end_in_one_line(tmp_path, args, option, capsys):
     from mtrl_judge.cli import main
 
@@ -213,12 +312,14 @@ def test_pretrain_continues_from_a_base_and_records_its_lineage(tmp_path):
     first = pretrain(None, tmp_path / "base", preset="tiny", max_steps=1, n_examples=4, batch_size=4, seed=0)
     before = load_file(first / "model.safetensors")
     second = pretrain(None, tmp_path / "more", init=first, max_steps=2, n_examples=8, batch_size=4, seed=1,
-                      kind_weights={"symbol": 3}, styles=("direct",))
+                      kind_weights={"symbol": 3}, styles=("direct",), questions_per_image=3)
     info = json.loads((second / "pretrain.json").read_text())
     assert info["init"]["model"] == str(first) and "--preset tiny" in info["init"]["command"]
     assert "--init" in info["command"] and "--kind-weights symbol=3" in info["command"] and info["steps_done"] == 2
     assert "--styles direct" in info["command"] and info["styles"] == ["direct"]
     assert "--styles" not in info["init"]["command"]  # the default is not spelled out
+    assert "--questions-per-image 3" in info["command"] and info["examples"] == 8 < info["questions"] <= 24
+    assert "--questions-per-image" not in info["init"]["command"]
     after = load_file(second / "model.safetensors")
     assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
     assert (second / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()

@@ -273,7 +273,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
              learning_rate=args.learning_rate, seed=args.seed, overwrite=args.overwrite, n_examples=args.examples,
              workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit, init=args.init,
              kind_weights=parse_kind_weights(args.kind_weights), corpus_version=args.corpus_version,
-             freeze_tower=args.freeze_tower, styles=parse_styles(args.styles))
+             freeze_tower=args.freeze_tower, styles=parse_styles(args.styles),
+             questions_per_image=args.questions_per_image)
     return 0
 
 
@@ -363,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--styles", default="reason,direct", metavar="STYLE,...",
                      help="answer styles taken in turn: reason,direct (default), or one of them alone; "
                           "direct alone drills short answers (shorter sequences, so more examples a second)")
+    pre.add_argument("--questions-per-image", type=int, default=1, metavar="K",
+                     help="ask up to K questions of each image in one conversation (default 1): one image's visual "
+                          "tokens serve K answers, several times the questions a second on a CPU (docs/base.md)")
     pre.add_argument("--freeze-tower", action="store_true",
                      help="with --init: train the language model alone and keep the vision tower as it is "
                           "(after `pretrain-tower`; docs/base.md)")

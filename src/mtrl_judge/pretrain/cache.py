@@ -45,20 +45,34 @@ def image_token_count(image_processor, height: int, width: int) -> int:
     return (height // patch) * (width // patch) // (merge * merge)
 
 
-def encode(processor, prompt: list[dict], completion: list[dict], n_images: int, tokens_per_image: int) -> tuple[list[int], int]:
-    """(token ids of prompt + completion, prompt length): the sequence the processor gives, with the
-    image placeholders expanded, and the completion closed by <|im_end|> so the model learns to stop."""
-    text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+def encode(processor, messages: list[dict], n_images: int, tokens_per_image: int) -> tuple[list[int], list[int]]:
+    """(token ids, targets) of a conversation: the ids the processor gives, image placeholders expanded, and a
+    0/1 per id marking what the model learns to say, every assistant turn closed by <|im_end|> so it learns to stop.
+
+    Each assistant turn starts with an added token (<think> or <answer>) and ends with <|im_end|>, so the text
+    tokenized in pieces (the context before a turn, the turn) gives the ids of the whole; the template must
+    render every turn's context as a prefix of the whole conversation, which is checked."""
     pad = "<|image_pad|>"
-    if text.count(pad) != n_images:
-        raise AssertionError(f"chat template gave {text.count(pad)} image placeholders for {n_images} images")
-    text = text.replace(pad, pad * tokens_per_image)
     tok = processor.tokenizer
-    prompt_ids = tok(text, add_special_tokens=False)["input_ids"]
-    # The completion starts with an added token (<think> or <answer>), so tokenizing the two parts
-    # apart gives the same ids as tokenizing them together.
-    completion_ids = tok(completion[0]["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
-    return prompt_ids + completion_ids, len(prompt_ids)
+    whole = processor.apply_chat_template(messages, tokenize=False)
+    if whole.count(pad) != n_images:
+        raise AssertionError(f"chat template gave {whole.count(pad)} image placeholders for {n_images} images")
+    ids: list[int] = []
+    targets: list[int] = []
+    done = 0  # characters of `whole` tokenized so far
+    for j, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        context = processor.apply_chat_template(messages[:j], add_generation_prompt=True, tokenize=False)
+        said = message["content"] + "<|im_end|>"
+        if not whole.startswith(context) or not whole.startswith(said, len(context)):
+            raise AssertionError("the chat template does not render a turn's context as a prefix of the conversation")
+        for text, target in ((context[done:].replace(pad, pad * tokens_per_image), 0), (said, 1)):
+            piece = tok(text, add_special_tokens=False)["input_ids"]
+            ids += piece
+            targets += [target] * len(piece)
+        done = len(context) + len(said)
+    return ids, targets
 
 
 # --- building -----------------------------------------------------------------------------------------
@@ -75,40 +89,42 @@ def _init_worker(model_dir: str, single_thread: bool = True) -> None:
 
 
 def _draw_chunk(job: tuple) -> str:
-    from .corpus import QUESTION_KINDS, examples, to_messages
+    from .corpus import QUESTION_KINDS, examples, to_conversation
 
-    n, seed, start, stop, path, curriculum, weights, version, styles = job
+    n, seed, start, stop, path, curriculum, weights, version, styles, questions_per_image = job
     processor = _WORKER["processor"]
-    images, counts, ids, offsets, prompt_lens, kinds = [], [], [], [0], [], []
+    images, counts, ids, targets, offsets, prompt_lens, kinds = [], [], [], [], [0], [], []
     per_image = None
     for example, style in examples(n, seed, start=start, stop=stop, curriculum=curriculum, weights=weights,
-                                   version=version, styles=styles):
+                                   version=version, styles=styles, questions_per_image=questions_per_image):
         arrays = [np.asarray(im.convert("RGB"), dtype=np.uint8) for im in example.images]
         if per_image is None:
             per_image = image_token_count(processor.image_processor, *arrays[0].shape[:2])
-        prompt, completion = to_messages(example, style)
-        seq, n_prompt = encode(processor, prompt, completion, len(arrays), per_image)
+        seq, said = encode(processor, to_conversation(example, style), len(arrays), per_image)
         images.extend(arrays)
         counts.append(len(arrays))
         ids.extend(seq)
+        targets.extend(said)
         offsets.append(len(ids))
-        prompt_lens.append(n_prompt)
+        prompt_lens.append(said.index(1))  # where the first answer starts
         kinds.append(QUESTION_KINDS.index(example.kind))
     tmp = Path(path).with_suffix(".tmp.npz")
     np.savez(tmp, images=np.stack(images), image_counts=np.array(counts, np.int8), ids=np.array(ids, np.int32),
-             offsets=np.array(offsets, np.int64), prompt_lens=np.array(prompt_lens, np.int32), kinds=np.array(kinds, np.int8))
+             targets=np.array(targets, np.uint8), offsets=np.array(offsets, np.int64),
+             prompt_lens=np.array(prompt_lens, np.int32), kinds=np.array(kinds, np.int8))
     os.replace(tmp, path)  # a chunk file exists only once complete: a killed build redraws only missing chunks
     return path
 
 
 def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int, *, workers: int | None = None,
                 curriculum: bool = True, weights: dict[str, int] | None = None,
-                version: int = DEFAULT_VERSION, styles: tuple[str, ...] = STYLES) -> Path:
+                version: int = DEFAULT_VERSION, styles: tuple[str, ...] = STYLES, questions_per_image: int = 1) -> Path:
     """Draw the `n`-example corpus of `seed` into `cache_dir` (chunk files plus cache.json), in parallel.
 
     Chunks already present are kept, so a killed build resumes; a cache drawn with other settings is
     refused. `model_dir` supplies the processor (tokenizer, chat template, patch grid); `weights` are
-    the question kinds' weights (corpus.kind_cycle), `version` the corpus version, `styles` the answer styles."""
+    the question kinds' weights (corpus.kind_cycle), `version` the corpus version, `styles` the answer styles,
+    `questions_per_image` the packing (corpus.examples)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     spec = {"cache_version": CACHE_VERSION, "n": n, "seed": seed, "curriculum": curriculum, "chunk": CHUNK,
@@ -119,6 +135,8 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
         spec["corpus_version"] = version
     if tuple(styles) != STYLES:  # likewise
         spec["styles"] = list(styles)
+    if questions_per_image != 1:  # likewise
+        spec["questions_per_image"] = questions_per_image
     spec_file = cache_dir / "cache.json"
     if spec_file.is_file():
         existing = json.loads(spec_file.read_text())
@@ -128,7 +146,7 @@ def build_cache(cache_dir: str | Path, model_dir: str | Path, n: int, seed: int,
     else:
         spec_file.write_text(json.dumps(spec, indent=1))
     jobs = [(n, seed, a, min(a + CHUNK, n), str(cache_dir / f"chunk-{a // CHUNK:05d}.npz"), curriculum, weights,
-             version, tuple(styles)) for a in range(0, n, CHUNK)]
+             version, tuple(styles), questions_per_image) for a in range(0, n, CHUNK)]
     todo = [j for j in jobs if not Path(j[4]).is_file()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     if todo:
@@ -162,7 +180,8 @@ def _tokenizer_digest(model_dir: str | Path) -> str:
 # --- reading and batching -----------------------------------------------------------------------------
 
 class CachedCorpus(torch.utils.data.Dataset):
-    """The cached corpus as a map-style dataset: item i = {"ids", "prompt_len", "images" (k x H x W x 3 uint8)}."""
+    """The cached corpus as a map-style dataset: item i = {"ids", "targets" (1 where the model learns the id),
+    "images" (k x H x W x 3 uint8), "kind" (of its first question)}."""
 
     def __init__(self, cache_dir: str | Path):
         files = sorted(Path(cache_dir).glob("chunk-*.npz"))
@@ -184,8 +203,22 @@ class CachedCorpus(torch.utils.data.Dataset):
         chunk = self.chunks[c]
         a, b = chunk["offsets"][j], chunk["offsets"][j + 1]
         s, e = self.image_start[c][j], self.image_start[c][j + 1]
-        return {"ids": chunk["ids"][a:b], "prompt_len": int(chunk["prompt_lens"][j]), "images": chunk["images"][s:e],
-                "kind": int(chunk["kinds"][j])}
+        if "targets" in chunk:
+            targets = chunk["targets"][a:b]
+        else:  # a chunk drawn before packing: one answer, after the prompt
+            targets = (np.arange(b - a) >= chunk["prompt_lens"][j]).astype(np.uint8)
+        return {"ids": chunk["ids"][a:b], "targets": targets, "images": chunk["images"][s:e], "kind": int(chunk["kinds"][j])}
+
+    def questions(self) -> int:
+        """Questions answered in the whole corpus (above the number of examples when packed): assistant turns."""
+        total = 0
+        for c in self.chunks:
+            if "targets" in c:
+                t = c["targets"].astype(np.int8)
+                total += int((np.diff(t) == 1).sum() + t[0])  # starts of runs of targets; each chunk starts a sequence
+            else:
+                total += len(c["prompt_lens"])
+        return total
 
 
 def patchify(images: torch.Tensor, image_processor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,7 +240,7 @@ def patchify(images: torch.Tensor, image_processor) -> tuple[torch.Tensor, torch
 
 
 class PixelCollator:
-    """Batches of CachedCorpus items for a causal VLM: right-padded ids, loss on the completion only."""
+    """Batches of CachedCorpus items for a causal VLM: right-padded ids, loss on the answers only."""
 
     def __init__(self, image_processor, pad_token_id: int, image_token_id: int):
         self.image_processor = image_processor
@@ -229,7 +262,8 @@ class PixelCollator:
             ids = torch.as_tensor(it["ids"], dtype=torch.long)
             input_ids[row, : len(ids)] = ids
             attention[row, : len(ids)] = 1
-            labels[row, it["prompt_len"] : len(ids)] = ids[it["prompt_len"] :]
+            said = torch.as_tensor(it["targets"], dtype=torch.bool)
+            labels[row, : len(ids)] = torch.where(said, ids, -100)
         images = torch.from_numpy(np.concatenate([it["images"] for it in items]))
         pixel_values, grid = patchify(images, self.image_processor)
         # Qwen3-VL places its multimodal rotary positions by these types (1 = image token), as its processor marks them.

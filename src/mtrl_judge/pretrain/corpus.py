@@ -44,6 +44,9 @@ DIRECT = "Give only your final answer{kind} inside <answer> </answer>."
 QUESTION_KINDS = ("describe", "count", "exists", "relation", "colour", "shape", "support", "symbol", "statement", "sky",
                   "blur", "grain", "jpeg", "contrast", "tint", "float", "pair_exists", "pair_count")
 YES_NO_KINDS = ("exists", "relation", "statement", "blur", "grain", "jpeg", "contrast", "tint", "float")
+# Questions about a scene as drawn, which any image of it answers (blur or a tint changes the pixels, not the
+# objects): those a packed example (`questions_per_image`) may add to its first question.
+SAME_SCENE_KINDS = ("describe", "count", "exists", "relation", "colour", "shape", "statement", "symbol", "sky")
 DEFECT_WORDS = {"blur": ("blurry", "blur", "The edges look soft and smeared."),
                 "grain": ("grainy", "noise", "The picture is speckled with grain."),
                 "jpeg": ("blocky from compression", "jpeg", "Square compression blocks break up the edges."),
@@ -67,6 +70,9 @@ class Example:
     reasoning: str
     choices: tuple[str, ...] | None  # ("yes", "no") or ("1", "2") for closed questions, None for open ones
     kind: str
+    # Further questions about the same image, asked in turn in one conversation (`examples(questions_per_image=)`);
+    # they have no images of their own.
+    follow_ups: tuple[Example, ...] = ()
 
 
 def nouns(shape: str) -> str:
@@ -196,22 +202,78 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
     the colour among them ("The hexagons: three green hexagons. None is purple, ..."); 4 scans the described
     groups in order ("Checking each: three green hexagons, no; a red star, no. So there is no purple
     hexagon."). Questions, answers and images are the same in every version: only the reasoning differs."""
+    return _draw(rng, kind, geo, simple, version)[0]
+
+
+def _draw(rng: np.random.Generator, kind: str, geo: Geometry, simple: bool, version: int
+          ) -> tuple[Example, dict | None, dict | None]:
+    """draw_example's example with the claim and scene it shows, or (example, None, None) where the image is not
+    the scene as drawn (two scenes; an object lifted off its support), so that no other question may be asked of it."""
     if kind.startswith("pair_"):
-        return draw_pair(rng, kind, geo)
+        return draw_pair(rng, kind, geo), None, None
     signs = []
     if kind == "symbol":
         signs = [str(rng.choice(FORBIDDEN + ALLOWED))]
     clutter = {"max_distractors": 0, "p_relation": 0.0 if kind != "relation" else 1.0, "max_total": 2} if simple else {}
     claim, scene = scene_in_split(rng, "train", **{"max_distractors": 2, **clutter}, signs=signs, geo=geo)
     image = None
-    yes_no = kind in YES_NO_KINDS
-    desc = describe(scene)
+    desc = describe(scene)  # of the scene as drawn, before support and float questions lift an object
+    asked_of = (claim, scene)
+    if kind in SAME_SCENE_KINDS:
+        asked = _ask(rng, kind, claim, scene, geo, version)
+        if asked is None:
+            return _draw(rng, kind, geo, simple, version)
+        question, answer, focus = asked
+    elif kind in ("support", "float"):  # of one object, maybe lifted off its support
+        picked = _pick_target(rng, scene, geo, p_float=0.3 if kind == "support" else 0.5)
+        if picked is None:
+            return _draw(rng, kind, geo, simple, version)
+        floating, scene, target = picked
+        asked_of = (None, None)
+        name = f"{target['colour']} {target['shape']}"
+        if kind == "support":
+            answer = "air" if floating else "ground" if target["support_y"] == scene["ground_y"] else "table"
+            question = f"Where is the {name}: on the ground, on a table, or in the air?"
+            focus = {"air": f"The {name} hangs in the air with nothing under it.",
+                     "ground": f"The {name} stands on the ground.", "table": f"The {name} stands on a table."}[answer]
+        else:
+            question = f"Is the {name} floating in the air?"
+            answer = "yes" if floating else "no"
+            focus = f"The {name} {'hangs above its support' if floating else 'rests on its support'}."
+    elif kind in DEFECT_WORDS:
+        word, defect_kind, seen = DEFECT_WORDS[kind]
+        defect = rng.random() < 0.5
+        p = sample_tech(rng, kind=defect_kind, lo=max(0.3, geo.tech_min_severity), geo=geo) if defect else None
+        image = apply(render(scene), p)
+        question = f"Is the picture {word}?"
+        answer = "yes" if defect else "no"
+        focus = seen if defect else "The picture looks clean and sharp."
+    elif kind == "tint":
+        tinted = rng.random() < 0.5
+        p = ({"kind": "tint", "tint": str(rng.choice(list(TINTS))), "severity": 0.6, "alpha": float(rng.uniform(0.3, 0.5))}
+             if tinted else None)
+        image = apply(render(scene), p)
+        question = "Is the whole picture washed in one colour?"
+        answer = "yes" if tinted else "no"
+        focus = f"Everything has a {p['tint']} cast." if tinted else "The colours look ordinary."
+    if image is None:
+        image = render(scene)
+    reasoning = f"{desc} {focus}".strip()
+    example = Example(images=[image], question=question, answer=answer, reasoning=reasoning,
+                      choices=("yes", "no") if kind in YES_NO_KINDS else None, kind=kind)
+    return (example, *asked_of)
+
+
+def _ask(rng: np.random.Generator, kind: str, claim: dict, scene: dict, geo: Geometry, version: int
+         ) -> tuple[str, str, str] | None:
+    """(question, answer, the reasoning's step after the description) of one SAME_SCENE_KINDS question about a
+    scene as drawn for `claim`, or None where this scene offers no such question (no relation in the claim, no
+    object unique in colour or shape, no sign, an edit that still holds)."""
     if kind == "describe":
         question = str(rng.choice(["What objects are in the image?", "Describe the objects in the picture.",
                                    "List what you see."]))
-        answer = desc.split(".")[0].removeprefix("I see ")
-        focus = ""
-    elif kind == "count":
+        return question, describe(scene).split(".")[0].removeprefix("I see "), ""
+    if kind == "count":
         count, colour, shape = claim["groups"][int(rng.integers(len(claim["groups"])))]
         if rng.random() < 0.2:  # sometimes ask about something absent: the answer is zero
             colour, shape = random_distractors(rng, claim, 1)[0]
@@ -223,7 +285,8 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
             focus = f"The {nouns(shape)}: {of_shape(scene, shape)}. Counting the {colour} ones gives {answer}."
         elif version >= 4:
             focus = f"Checking each: {scan(scene, colour, shape)[0]}. Counting the {colour} {nouns(shape)} gives {answer}."
-    elif kind == "exists":
+        return question, answer, focus
+    if kind == "exists":
         present = rng.random() < 0.5
         if present:
             o = scene["objects"][int(rng.integers(len(scene["objects"])))]
@@ -250,103 +313,59 @@ def draw_example(rng: np.random.Generator, kind: str, geo: Geometry = LATEST, si
         elif version >= 4:
             verdict = f"So there is {plural(1, colour, shape)}." if present else f"So there is no {colour} {shape}."
             focus = f"Checking each: {scan(scene, colour, shape)[0]}. {verdict}"
-    elif kind == "relation":
+        return question, answer, focus
+    if kind == "relation":
         if claim["relation"] is None:
-            return draw_example(rng, kind, geo, simple, version)
+            return None
         (_, ca, sa), (_, cb, sb) = claim["groups"][:2]
         rel = claim["relation"] if rng.random() < 0.5 else str(rng.choice(["left of", "right of", "above", "below"]))
         holds = relation_holds(rel, _members(scene, ca, sa), _members(scene, cb, sb))
-        question = f"Is the {ca} {sa} {rel} the {cb} {sb}?"
-        answer = "yes" if holds else "no"
-        focus = f"The {ca} {sa} is {claim['relation']} the {cb} {sb}, so it is {'' if holds else 'not '}{rel} it."
-    elif kind in ("colour", "shape"):
+        return (f"Is the {ca} {sa} {rel} the {cb} {sb}?", "yes" if holds else "no",
+                f"The {ca} {sa} is {claim['relation']} the {cb} {sb}, so it is {'' if holds else 'not '}{rel} it.")
+    if kind in ("colour", "shape"):
         # Ask for one attribute of the object singled out by the other, where the other is unique.
         known = "shape" if kind == "colour" else "colour"
         values = [o[known] for o in scene["objects"]]
         unique = [v for v in values if values.count(v) == 1]
         if not unique:
-            return draw_example(rng, kind, geo, simple, version)
+            return None
         key = unique[int(rng.integers(len(unique)))]
         answer = next(o[kind] for o in scene["objects"] if o[known] == key)
         if kind == "colour":
-            question, focus = f"What colour is the {key}?", f"The {key} is {answer}."
-        else:
-            question, focus = f"What shape is the {key} object?", f"The {key} object is a {answer}."
-    elif kind == "support":
-        floating = rng.random() < 0.3
-        picked = _pick_target(rng, scene, geo, floating)
-        if picked is None:
-            return draw_example(rng, kind, geo, simple, version)
-        scene, target = picked
-        answer = "air" if floating else "ground" if target["support_y"] == scene["ground_y"] else "table"
-        question = f"Where is the {target['colour']} {target['shape']}: on the ground, on a table, or in the air?"
-        focus = {"air": f"The {target['colour']} {target['shape']} hangs in the air with nothing under it.",
-                 "ground": f"The {target['colour']} {target['shape']} stands on the ground.",
-                 "table": f"The {target['colour']} {target['shape']} stands on a table."}[answer]
-    elif kind == "statement":
+            return f"What colour is the {key}?", answer, f"The {key} is {answer}."
+        return f"What shape is the {key} object?", answer, f"The {key} object is a {answer}."
+    if kind == "statement":
         true = rng.random() < 0.5
         stated = claim
         if not true:
             stated, edits = edit_claim(claim, rng, 1, max_count=geo.max_count)
             if not edits or claim_holds(scene, stated):
-                return draw_example(rng, kind, geo, simple, version)
+                return None
         sentence = claim_text(stated, rng)
-        question = f"Is this statement true of the image? \"{sentence}\""
-        answer = "yes" if true else "no"
         focus = f"So the statement \"{sentence}\" is {'true' if true else 'false'}."
         if version >= 3:
             focus = f"{statement_steps(scene, stated, version)} {focus}"
-    elif kind == "symbol":
+        return f"Is this statement true of the image? \"{sentence}\"", "yes" if true else "no", focus
+    if kind == "symbol":
+        if not scene.get("signs"):
+            return None
         symbol = scene["signs"][0]["symbol"]
-        question = "What symbol is on the sign?"
-        answer = SYMBOL_NAMES[symbol].split(" ", 1)[1]
-        focus = f"The sign shows {SYMBOL_NAMES[symbol]}."
-    elif kind == "sky":
-        question = "What is the sky like?"
-        answer = scene["sky"]
-        focus = f"It is a {scene['sky']} sky."
-    elif kind in DEFECT_WORDS:
-        word, defect_kind, seen = DEFECT_WORDS[kind]
-        defect = rng.random() < 0.5
-        p = sample_tech(rng, kind=defect_kind, lo=max(0.3, geo.tech_min_severity), geo=geo) if defect else None
-        image = apply(render(scene), p)
-        question = f"Is the picture {word}?"
-        answer = "yes" if defect else "no"
-        focus = seen if defect else "The picture looks clean and sharp."
-    elif kind == "tint":
-        tinted = rng.random() < 0.5
-        p = ({"kind": "tint", "tint": str(rng.choice(list(TINTS))), "severity": 0.6, "alpha": float(rng.uniform(0.3, 0.5))}
-             if tinted else None)
-        image = apply(render(scene), p)
-        question = "Is the whole picture washed in one colour?"
-        answer = "yes" if tinted else "no"
-        focus = f"Everything has a {p['tint']} cast." if tinted else "The colours look ordinary."
-    else:  # float
-        floating = rng.random() < 0.5
-        picked = _pick_target(rng, scene, geo, floating)
-        if picked is None:
-            return draw_example(rng, kind, geo, simple, version)
-        scene, target = picked
-        question = f"Is the {target['colour']} {target['shape']} floating in the air?"
-        answer = "yes" if floating else "no"
-        focus = f"The {target['colour']} {target['shape']} {'hangs above its support' if floating else 'rests on its support'}."
-    if image is None:
-        image = render(scene)
-    reasoning = f"{desc} {focus}".strip()
-    return Example(images=[image], question=question, answer=answer, reasoning=reasoning,
-                   choices=("yes", "no") if yes_no else None, kind=kind)
+        return "What symbol is on the sign?", SYMBOL_NAMES[symbol].split(" ", 1)[1], f"The sign shows {SYMBOL_NAMES[symbol]}."
+    # sky
+    return "What is the sky like?", scene["sky"], f"It is a {scene['sky']} sky."
 
 
-def _pick_target(rng: np.random.Generator, scene: dict, geo: Geometry, floating: bool) -> tuple[dict, dict] | None:
-    """(scene, object asked about): a random object as drawn, or, when `floating`, the scene with one object
-    lifted off its support and that object; None when this scene allows no float."""
+def _pick_target(rng: np.random.Generator, scene: dict, geo: Geometry, p_float: float) -> tuple[bool, dict, dict] | None:
+    """(floating, scene, object asked about): with probability `p_float` the scene with one object lifted off its
+    support and that object, otherwise a random object as drawn; None when this scene allows no float."""
+    floating = rng.random() < p_float
     if not floating:
-        return scene, scene["objects"][int(rng.integers(len(scene["objects"])))]
+        return False, scene, scene["objects"][int(rng.integers(len(scene["objects"])))]
     broken = _broken(rng, scene, geo, "float")
     if broken is None:
         return None
     scene, change = broken
-    return scene, scene["objects"][change["object"]]
+    return True, scene, scene["objects"][change["object"]]
 
 
 def _broken(rng: np.random.Generator, scene: dict, geo: Geometry, kind: str) -> tuple[dict, dict] | None:
@@ -359,18 +378,34 @@ def _broken(rng: np.random.Generator, scene: dict, geo: Geometry, kind: str) -> 
 
 
 def to_messages(example: Example, style: str) -> tuple[list[dict], list[dict]]:
-    """(prompt, completion) in TRL's conversational prompt-completion format."""
-    kind = f", {' or '.join(example.choices)}," if example.choices else ""
-    instruction = (REASON if style == "reason" else DIRECT).format(kind=kind)
+    """(prompt, completion) in TRL's conversational prompt-completion format (the first question only)."""
     content: list[dict] = [{"type": "image"}]
     if len(example.images) == 2:  # the judge prompts' pairwise layout
         content = [{"type": "text", "text": "Image 1:"}, {"type": "image"},
                    {"type": "text", "text": "Image 2:"}, {"type": "image"}]
-    content.append({"type": "text", "text": f"Question: {example.question}\n{instruction}"})
-    prompt = [{"role": "user", "content": content}]
-    target = (f"<think>{example.reasoning}</think><answer>{example.answer}</answer>" if style == "reason"
-              else f"<answer>{example.answer}</answer>")
-    return prompt, [{"role": "assistant", "content": target}]
+    content.append({"type": "text", "text": _question_text(example, style)})
+    return [{"role": "user", "content": content}], [{"role": "assistant", "content": _target(example, style)}]
+
+
+def to_conversation(example: Example, style: str) -> list[dict]:
+    """Every question of the example in one conversation: the first with its image (to_messages), each follow-up
+    as a user turn of text after the answer before it, every turn in the same style and worded as when asked alone."""
+    prompt, completion = to_messages(example, style)
+    messages = prompt + completion
+    for follow_up in example.follow_ups:
+        messages += [{"role": "user", "content": [{"type": "text", "text": _question_text(follow_up, style)}]},
+                     {"role": "assistant", "content": _target(follow_up, style)}]
+    return messages
+
+
+def _question_text(example: Example, style: str) -> str:
+    kind = f", {' or '.join(example.choices)}," if example.choices else ""
+    return f"Question: {example.question}\n{(REASON if style == 'reason' else DIRECT).format(kind=kind)}"
+
+
+def _target(example: Example, style: str) -> str:
+    return (f"<think>{example.reasoning}</think><answer>{example.answer}</answer>" if style == "reason"
+            else f"<answer>{example.answer}</answer>")
 
 
 def parse_kind_weights(text: str | None) -> dict[str, int] | None:
@@ -422,17 +457,58 @@ def kind_cycle(weights: dict[str, int] | None = None) -> tuple[str, ...]:
 
 def examples(n: int, seed: int, *, start: int = 0, stop: int | None = None, curriculum: bool = True,
              geo: Geometry = LATEST, weights: dict[str, int] | None = None,
-             version: int = DEFAULT_VERSION, styles: tuple[str, ...] = STYLES) -> Iterator[tuple[Example, str]]:
+             version: int = DEFAULT_VERSION, styles: tuple[str, ...] = STYLES,
+             questions_per_image: int = 1) -> Iterator[tuple[Example, str]]:
     """Examples start..stop of an `n`-example corpus as (example, style) pairs: question kinds in turn
     (`kind_cycle(weights)`), `styles` alternating cycle by cycle, deterministic in (`seed`, position), so
     that any slice can be drawn on its own (in parallel workers). With `curriculum`, early positions
-    draw simple scenes (module docstring). `version` is the corpus version (VERSIONS)."""
+    draw simple scenes (module docstring). `version` is the corpus version (VERSIONS).
+
+    `questions_per_image` above 1 packs: each example whose image shows its scene as drawn (not a pair, not a lifted
+    object) asks up to that many questions of it in one conversation, the first as above and the others drawn from
+    the cycle's SAME_SCENE_KINDS, each question once (`follow_ups`). One image's visual tokens then serve several
+    answers, which on a CPU is where most of a direct-style step goes. The first questions are those of the unpacked
+    corpus of the same arguments, so 1 gives that corpus example for example."""
     check_version(version)
     check_styles(styles)
+    check_questions_per_image(questions_per_image)
     cycle = kind_cycle(weights)
+    follow_kinds = tuple(k for k in cycle if k in SAME_SCENE_KINDS)
     for i in range(start, n if stop is None else stop):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         kind = cycle[i % len(cycle)]
         style = styles[(i // len(cycle)) % len(styles)]
         simple = curriculum and rng.random() >= i / (CURRICULUM_END * n)
-        yield draw_example(rng, kind, geo, simple, version), style
+        example, claim, scene = _draw(rng, kind, geo, simple, version)
+        if questions_per_image > 1 and scene is not None and follow_kinds:
+            example.follow_ups = _follow_ups(rng, claim, scene, example.question, questions_per_image - 1, follow_kinds,
+                                             geo, version)
+        yield example, style
+
+
+def _follow_ups(rng: np.random.Generator, claim: dict, scene: dict, first: str, n: int, kinds: tuple[str, ...],
+                geo: Geometry, version: int) -> tuple[Example, ...]:
+    """Up to `n` more questions about the scene, kinds drawn from `kinds` (weights as repeats), none asked twice."""
+    asked, out = {first}, []
+    desc = describe(scene)
+    for _ in range(4 * n):  # bounded: some kinds have nothing to ask of some scenes (no sign, no relation)
+        if len(out) == n:
+            break
+        kind = kinds[int(rng.integers(len(kinds)))]
+        got = _ask(rng, kind, claim, scene, geo, version)
+        if got is None or got[0] in asked:
+            continue
+        question, answer, focus = got
+        asked.add(question)
+        out.append(Example(images=[], question=question, answer=answer, reasoning=f"{desc} {focus}".strip(),
+                           choices=("yes", "no") if kind in YES_NO_KINDS else None, kind=kind))
+    return tuple(out)
+
+
+MAX_QUESTIONS_PER_IMAGE = 16
+
+
+def check_questions_per_image(value: int) -> None:
+    """Refuses a packing that is not a whole number in 1..MAX_QUESTIONS_PER_IMAGE, naming the option."""
+    if not isinstance(value, int) or not 1 <= value <= MAX_QUESTIONS_PER_IMAGE:
+        raise JudgeError(f"--questions-per-image must be a whole number from 1 to {MAX_QUESTIONS_PER_IMAGE}, got {value!r}")

@@ -128,6 +128,7 @@ def pretrain(
     corpus_version: int = DEFAULT_VERSION,
     freeze_tower: bool = False,
     styles: tuple[str, ...] = STYLES,
+    questions_per_image: int = 1,
 ) -> Path:
     """Build `preset` (default small-p8) with a tokenizer that covers the corpus, or start from the
     pretrained base `init` (its weights and tokenizer; a fresh optimiser and schedule), train it on the
@@ -138,7 +139,9 @@ def pretrain(
     (corpus.kind_cycle): a continuation can dwell on what a base has not learned yet. `corpus_version`
     3 reasons step by step on count, exists and statement questions (corpus.draw_example). `styles` are the answer
     styles taken in turn (both by default; ("direct",) for a continuation that drills short answers, whose examples
-    are shorter and so cheaper).
+    are shorter and so cheaper). `questions_per_image` above 1 asks several questions of one image in one conversation
+    (corpus.examples): each image's tokens, and on a CPU most of a direct-style step, then serve several answers; an
+    example is then one image and its questions, and pretrain.json counts the questions apart (`questions`).
 
     `freeze_tower` trains the language model alone and keeps the vision tower (its merger and deepstack mergers
     included) as `init` has it: the continuation after `pretrain-tower`, which would otherwise wear the warmed
@@ -155,7 +158,7 @@ def pretrain(
 
     from ..backbone import PRESETS, build_backbone, load_backbone, vision_tower
     from .cache import CachedCorpus, PixelCollator, build_cache
-    from .corpus import check_styles, check_version, examples, to_messages
+    from .corpus import check_questions_per_image, check_styles, check_version, examples, to_messages
 
     check_run_options({"--steps": max_steps, "--batch-size": batch_size,
                        "--examples": 1 if n_examples is None else n_examples}, learning_rate, time_limit)
@@ -168,6 +171,7 @@ def pretrain(
     if freeze_tower and init is None:
         raise JudgeError("--freeze-tower needs --init: a tower built from scratch has nothing to keep")
     check_version(corpus_version)
+    check_questions_per_image(questions_per_image)
     styles = tuple(styles)
     check_styles(styles)
     styles_option = None if styles == STYLES else ",".join(styles)  # spelled out only when not the default, like weights
@@ -189,11 +193,13 @@ def pretrain(
         build_backbone(preset, start, seed=seed, overwrite=True, extra_text=iter(corpus_text))
     cuda = torch.cuda.is_available()
     weights = ",".join(f"{k}={v}" for k, v in sorted(kind_weights.items())) if kind_weights else None
-    variant = f"{weights or ''}-v{corpus_version}" + (f"-{styles_option}" if styles_option else "")
+    variant = (f"{weights or ''}-v{corpus_version}" + (f"-{styles_option}" if styles_option else "")
+               + (f"-q{questions_per_image}" if questions_per_image != 1 else ""))
     cache = work / f"cache-{n}-{seed}-{hashlib.sha1(variant.encode()).hexdigest()[:8]}"
     build_cache(cache, start, n, seed, workers=workers, curriculum=curriculum, weights=kind_weights, version=corpus_version,
-                styles=styles)
+                styles=styles, questions_per_image=questions_per_image)
     data = CachedCorpus(cache)
+    questions = data.questions()
     model, processor = load_backbone(start)
     model.train()
     if freeze_tower:
@@ -211,8 +217,8 @@ def pretrain(
     )
     trainer = Trainer(model=model, args=args, train_dataset=data,
                       data_collator=PixelCollator.for_processor(processor))
-    logger.info("pretraining %s on %s: %d steps x %d examples, corpus of %d", f"from {init}" if init else preset,
-                "cuda (bf16)" if cuda else "cpu", max_steps, batch_size, n)
+    logger.info("pretraining %s on %s: %d steps x %d examples, corpus of %d (%d questions)", f"from {init}" if init else preset,
+                "cuda (bf16)" if cuda else "cpu", max_steps, batch_size, n, questions)
     record = train_resumably(trainer, work, batch_size, time_limit, "pretraining")
     with atomic_dir(out, overwrite=True) as tmp:
         model = trainer.model.to(torch.float32)  # committed bases are fp32: CPU users load them as they are
@@ -226,6 +232,7 @@ def pretrain(
                         + (f" --kind-weights {weights}" if weights else "")
                         + (f" --corpus-version {corpus_version}" if corpus_version != DEFAULT_VERSION else "")
                         + (f" --styles {styles_option}" if styles_option else "")
+                        + (f" --questions-per-image {questions_per_image}" if questions_per_image != 1 else "")
                         + ("" if curriculum else " --no-curriculum")
                         + (" --freeze-tower" if freeze_tower else "")
                         + (f" --workers {workers}" if workers else "")
@@ -233,8 +240,12 @@ def pretrain(
             "device": torch.cuda.get_device_name(0) if cuda else "cpu", "preset": None if init else preset,
             "init": lineage(init), "kind_weights": kind_weights, "corpus_version": corpus_version, "styles": list(styles),
             "freeze_tower": freeze_tower, "max_steps": max_steps, "examples": n,
+            "questions_per_image": questions_per_image, "questions": questions,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), **record,
+            # examples/s counts images with their questions; this counts answers, comparable packed or not
+            "questions_per_second": (round(record["examples_per_second"] * questions / n, 1)
+                                     if record["examples_per_second"] else None),
         })
     close_work(work, out, record["steps_done"], max_steps, "pretrained base")
     if world is not None:
