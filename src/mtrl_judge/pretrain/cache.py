@@ -2,7 +2,7 @@
 
 Per-batch image processing bounded pretraining at 23 examples/s on 2 CPU cores and at about 500/s on
 a 16-core GPU machine with the GPU mostly idle. Here every example is rendered and tokenized once,
-in parallel worker processes, into chunk files of raw uint8 pixels, token ids and the prompt length;
+in parallel worker processes, into chunk files of raw uint8 pixels, token ids and which ids are answers (the loss);
 training then batches them with `PixelCollator`, which turns pixels into the Qwen-VL patch layout
 with a few tensor reshapes. `tests/test_pretrain.py` checks that its batches equal what the
 model's processor gives for the same examples, token for token and value for value.
