@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, object_box
+from mtrl_judge.errors import JudgeError
 from mtrl_judge.pretrain.tower import (
     IGNORE,
     SYMBOLS,
@@ -53,6 +54,33 @@ def test_targets_name_what_sits_at_each_token(cell):
         for token in range(per_row * per_row):
             symbols = plates.get(token, set())
             assert t[ROW["symbol"], token] == (symbols.pop() if len(symbols) == 1 else IGNORE)
+
+
+def test_covered_cells_name_every_token_of_an_object():
+    """With cells="covered" every token whose cell's centre lies inside an object's box (or a plate) names that
+    object (or symbol) unless something of another kind claims it too; the object counts stay at the centres."""
+    rng = np.random.default_rng(5)
+    cell, per_row = 16, SIZE // 16
+    more = 0
+    for _ in range(40):
+        scene = draw_scene(rng)
+        centre, covered = token_targets(scene, cell), token_targets(scene, cell, "covered")
+        assert np.array_equal(centre[ROW["objects"]], covered[ROW["objects"]])
+        claims: dict[tuple[str, int], set[int]] = {}
+        for o in scene["objects"]:
+            x0, y0, x1, y1 = object_box(o)
+            for gy in range(per_row):
+                for gx in range(per_row):
+                    if x0 <= (gx + 0.5) * cell <= x1 and y0 <= (gy + 0.5) * cell <= y1:
+                        claims.setdefault(("shape", gy * per_row + gx), set()).add(list(SHAPES).index(o["shape"]))
+        for (_, token), shapes in claims.items():
+            assert covered[ROW["shape"], token] == (shapes.pop() if len(shapes) == 1 else IGNORE)
+        # the centre's own label stays wherever no other object's box reaches it
+        kept = (centre[ROW["shape"]] != IGNORE) & (covered[ROW["shape"]] != IGNORE)
+        assert np.array_equal(centre[ROW["shape"]][kept], covered[ROW["shape"]][kept])
+        more += int((covered[ROW["shape"]] != IGNORE).sum() - (centre[ROW["shape"]] != IGNORE).sum())
+        assert (covered[ROW["symbol"]] != IGNORE).sum() >= (centre[ROW["symbol"]] != IGNORE).sum()
+    assert more > 40  # objects span several tokens: most gain some
 
 
 def test_items_are_drawn_from_their_own_seed():
@@ -114,6 +142,11 @@ def test_warm_up_changes_the_tower_only_and_resumes(tmp_path, tiny_model_dir, ca
 def test_bad_tower_arguments_end_in_one_line(tmp_path, tiny_model_dir, args, option, capsys):
     from mtrl_judge.cli import main
 
+    with pytest.raises(SystemExit):  # argparse names the option and its choices
+        main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "b"), "--cells", "all"])
+    assert "--cells" in capsys.readouterr().err
+    with pytest.raises(JudgeError, match="--cells"):
+        pretrain_tower(tiny_model_dir, tmp_path / "b", cells="all")
     assert main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "b"), *args]) != 0
     err = capsys.readouterr().err
     assert option in err and "Traceback" not in err and not (tmp_path / "b").exists()
