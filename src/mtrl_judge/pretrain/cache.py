@@ -93,7 +93,7 @@ def _draw_chunk(job: tuple) -> str:
 
     n, seed, start, stop, path, curriculum, weights, version, styles, questions_per_image = job
     processor = _WORKER["processor"]
-    images, counts, ids, targets, offsets, prompt_lens, kinds = [], [], [], [], [0], [], []
+    images, counts, ids, targets, offsets, kinds = [], [], [], [], [0], []
     per_image = None
     for example, style in examples(n, seed, start=start, stop=stop, curriculum=curriculum, weights=weights,
                                    version=version, styles=styles, questions_per_image=questions_per_image):
@@ -106,12 +106,10 @@ def _draw_chunk(job: tuple) -> str:
         ids.extend(seq)
         targets.extend(said)
         offsets.append(len(ids))
-        prompt_lens.append(said.index(1))  # where the first answer starts
         kinds.append(QUESTION_KINDS.index(example.kind))
     tmp = Path(path).with_suffix(".tmp.npz")
     np.savez(tmp, images=np.stack(images), image_counts=np.array(counts, np.int8), ids=np.array(ids, np.int32),
-             targets=np.array(targets, np.uint8), offsets=np.array(offsets, np.int64),
-             prompt_lens=np.array(prompt_lens, np.int32), kinds=np.array(kinds, np.int8))
+             targets=np.array(targets, np.uint8), offsets=np.array(offsets, np.int64), kinds=np.array(kinds, np.int8))
     os.replace(tmp, path)  # a chunk file exists only once complete: a killed build redraws only missing chunks
     return path
 
@@ -190,8 +188,12 @@ class CachedCorpus(torch.utils.data.Dataset):
         if len(files) != expected:
             raise JudgeError(f"{cache_dir}: {len(files)} of {expected} chunk files; run the build again to finish it")
         self.chunks = [dict(np.load(f)) for f in files]
+        for c in self.chunks:
+            if "targets" not in c:  # drawn before packing: one answer per example, after its prompt (prompt_lens)
+                c["targets"] = np.concatenate([(np.arange(b - a) >= p).astype(np.uint8) for a, b, p in
+                                               zip(c["offsets"][:-1], c["offsets"][1:], c["prompt_lens"], strict=True)])
         self.image_start = [np.concatenate([[0], np.cumsum(c["image_counts"].astype(np.int64))]) for c in self.chunks]
-        self.sizes = [len(c["prompt_lens"]) for c in self.chunks]
+        self.sizes = [len(c["offsets"]) - 1 for c in self.chunks]
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)])
 
     def __len__(self) -> int:
@@ -203,22 +205,13 @@ class CachedCorpus(torch.utils.data.Dataset):
         chunk = self.chunks[c]
         a, b = chunk["offsets"][j], chunk["offsets"][j + 1]
         s, e = self.image_start[c][j], self.image_start[c][j + 1]
-        if "targets" in chunk:
-            targets = chunk["targets"][a:b]
-        else:  # a chunk drawn before packing: one answer, after the prompt
-            targets = (np.arange(b - a) >= chunk["prompt_lens"][j]).astype(np.uint8)
-        return {"ids": chunk["ids"][a:b], "targets": targets, "images": chunk["images"][s:e], "kind": int(chunk["kinds"][j])}
+        return {"ids": chunk["ids"][a:b], "targets": chunk["targets"][a:b], "images": chunk["images"][s:e],
+                "kind": int(chunk["kinds"][j])}
 
     def questions(self) -> int:
         """Questions answered in the whole corpus (above the number of examples when packed): assistant turns."""
-        total = 0
-        for c in self.chunks:
-            if "targets" in c:
-                t = c["targets"].astype(np.int8)
-                total += int((np.diff(t) == 1).sum() + t[0])  # starts of runs of targets; each chunk starts a sequence
-            else:
-                total += len(c["prompt_lens"])
-        return total
+        # every answer is one run of targets, and a prompt or another turn's question stands before each
+        return sum(int((np.diff(c["targets"].astype(np.int8), prepend=0) == 1).sum()) for c in self.chunks)
 
 
 def patchify(images: torch.Tensor, image_processor) -> tuple[torch.Tensor, torch.Tensor]:

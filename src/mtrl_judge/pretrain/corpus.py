@@ -258,10 +258,13 @@ def _draw(rng: np.random.Generator, kind: str, geo: Geometry, simple: bool, vers
         focus = f"Everything has a {p['tint']} cast." if tinted else "The colours look ordinary."
     if image is None:
         image = render(scene)
-    reasoning = f"{desc} {focus}".strip()
-    example = Example(images=[image], question=question, answer=answer, reasoning=reasoning,
-                      choices=("yes", "no") if kind in YES_NO_KINDS else None, kind=kind)
-    return (example, *asked_of)
+    return (_example([image], kind, question, answer, desc, focus), *asked_of)
+
+
+def _example(images: list[Image.Image], kind: str, question: str, answer: str, desc: str, focus: str) -> Example:
+    """An example of `kind`: its reasoning the scene's description, then the step that answers."""
+    return Example(images=images, question=question, answer=answer, reasoning=f"{desc} {focus}".strip(),
+                   choices=("yes", "no") if kind in YES_NO_KINDS else None, kind=kind)
 
 
 def _ask(rng: np.random.Generator, kind: str, claim: dict, scene: dict, geo: Geometry, version: int
@@ -500,8 +503,7 @@ def _follow_ups(rng: np.random.Generator, claim: dict, scene: dict, first: str, 
             continue
         question, answer, focus = got
         asked.add(question)
-        out.append(Example(images=[], question=question, answer=answer, reasoning=f"{desc} {focus}".strip(),
-                           choices=("yes", "no") if kind in YES_NO_KINDS else None, kind=kind))
+        out.append(_example([], kind, question, answer, desc, focus))
     return tuple(out)
 
 

@@ -101,10 +101,11 @@ def token_targets(scene: dict, cell: int, cells: str = "centre") -> np.ndarray:
     seen: dict[tuple[str, int], set[int]] = {}
     out = np.full((len(TARGETS), tokens), IGNORE, dtype=np.int64)
     out[0] = 0
-    for token, target, _ in labelled_cells(scene, cell):
+    centres = labelled_cells(scene, cell)
+    for token, target, _ in centres:
         if target == "colour":  # one colour row per object, at its centre
             out[0, token] = min(out[0, token] + 1, 2)
-    for token, target, cls in labelled_cells(scene, cell, cells):
+    for token, target, cls in centres if cells == "centre" else labelled_cells(scene, cell, cells):
         seen.setdefault((target, token), set()).add(cls)
     rows = {t: i for i, t in enumerate(TARGETS)}
     for (target, token), classes in seen.items():
