@@ -18,6 +18,10 @@ the scene (the reasoning up to its sky) is exactly right, and "right_if_seen", t
 among those. A base that sees but answers at chance given a right description cannot check a question
 against what it saw. "yes_share" gives, per yes/no kind and style, the share of "yes" answers beside the
 share of "yes" truths: a base that answers one way scores the truths' share without checking anything.
+"exists_cases" splits the presence questions by what makes them true or false: "present" (the object is there),
+"other shape" (no object of the asked shape has the asked colour, but one of that colour is there: rejecting it
+needs the shapes bound to their colours) and "other colour" (no object of that colour at all: a colour alone
+rejects it).
 `--kinds count,exists,statement` asks only those kinds (more questions each).
 """
 
@@ -25,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 
 import torch
 
 from mtrl_judge.backbone import load_backbone
-from mtrl_judge.pretrain.corpus import QUESTION_KINDS, YES_NO_KINDS, examples, to_messages
+from mtrl_judge.data.world.scene import COLOURS, SHAPES
+from mtrl_judge.pretrain.corpus import QUESTION_KINDS, YES_NO_KINDS, Example, examples, to_messages
 from mtrl_judge.prompts import parse_verdict
 from mtrl_judge.reproduce.budgets import DEFAULT_BASE
 
@@ -46,6 +52,7 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
     right: dict[tuple[str, str], list[int]] = defaultdict(list)
     seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # reason style: (description exact, answer right)
     said_yes: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)  # yes/no kinds: (answered yes, truth yes)
+    presence: dict[tuple[str, str], list[int]] = defaultdict(list)  # (style, exists_case): answers right
     for start in range(0, len(drawn), batch_size):
         batch = drawn[start : start + batch_size]
         prompts = [to_messages(ex, style)[0] for ex, style in batch]
@@ -62,6 +69,8 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
             right[(ex.kind, style)].append(hit)
             if ex.kind in YES_NO_KINDS:
                 said_yes[(ex.kind, style)].append((int(parse_verdict(text, ex.choices) == "yes"), int(ex.answer == "yes")))
+            if ex.kind == "exists":
+                presence[(style, exists_case(ex))].append(hit)
             if style == "reason" and len(ex.images) == 1:
                 seen[ex.kind].append((int(_description(text.removeprefix("<think>")) == _description(ex.reasoning)), hit))
     kinds = {k: {s: round(sum(h) / len(h), 3) for s in ("reason", "direct") if (h := right.get((k, s)))}
@@ -75,9 +84,27 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
                          "true": round(sum(t for _, t in rows) / len(rows), 3)}
                      for s in ("reason", "direct") if (rows := said_yes.get((k, s)))}
                  for k in YES_NO_KINDS if any((k, s) in said_yes for s in ("reason", "direct"))}
+    exists_cases = {s: {case: {"n": len(h), "right": round(sum(h) / len(h), 3)}
+                        for case in EXISTS_CASES if (h := presence.get((s, case)))}
+                    for s in ("reason", "direct") if any((s, case) in presence for case in EXISTS_CASES)}
     return {"model": model_dir, "seed": seed, "n": n, "kinds": kinds, "overall": round(sum(hits) / len(hits), 3),
             "gate": gate, "gate_passed": len(gate) == len(GATE) and all(g["passed"] for g in gate.values()),
-            "reasoning": reasoning, "yes_share": yes_share}
+            "reasoning": reasoning, "yes_share": yes_share, "exists_cases": exists_cases}
+
+
+EXISTS_CASES = ("present", "other shape", "other colour")
+
+
+def exists_case(ex: Example) -> str:
+    """Which of EXISTS_CASES a presence question is, read from its question and the exact description that opens
+    its reasoning (`I see two red diamonds and a yellow triangle.`; plurals begin with the shape's name)."""
+    if ex.answer == "yes":
+        return "present"
+    asked = re.fullmatch(r"Is there an? (\w+) (\w+) in the image\?", ex.question)
+    if asked is None or asked[1] not in COLOURS or asked[2] not in SHAPES:
+        raise ValueError(f"not a presence question of the corpus: {ex.question!r}")
+    seen = _description(ex.reasoning)
+    return "other shape" if any(re.search(rf"\b{asked[1]} {s}", seen) for s in SHAPES) else "other colour"
 
 
 def _seen_then_right(rows: list[tuple[int, int]]) -> dict:
@@ -126,6 +153,11 @@ def main() -> None:
     print("yes/no kinds: share of 'yes' answers / of 'yes' truths, reason then direct")
     for kind, cells in result["yes_share"].items():
         print(f"{kind:<12}" + "".join(f"{c['answered']:8.2f}{c['true']:6.2f}" for c in cells.values()))
+    if result["exists_cases"]:
+        print("presence questions, right: " + ", ".join(EXISTS_CASES))
+        for style, cases in result["exists_cases"].items():
+            print(f"{style:<12}" + "".join(f"{cases[c]['right']:8.2f} ({cases[c]['n']})" if c in cases else f"{'-':>8}"
+                                           for c in EXISTS_CASES))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,19 @@ object's centre (and, with `--deepstack`, the deepstack features of the same tok
 linear classifier on the tokens of --train scenes to name the object's colour and shape and the sign's
 symbol, then scores it on --test other scenes:
 
-    .venv/bin/python benchmarks/tower_probe.py [--model models/base-small-p8-v3] [--train 1500] [--test 500] [--json]
+    .venv/bin/python benchmarks/tower_probe.py [--model models/base-small-p8-v3] [--train 1500] [--test 500] \
+        [--tokens centre|other] [--json]
+
+`--tokens other` reads instead every other token an object or a plate covers (each token whose cell's centre lies
+inside its box, not its centre's): the language model can find an object by its shape from any of its tokens only
+if the shape is there too, and a tower warmed on centres leaves it mostly at the centre (docs/base.md, "Several
+questions an image").
 
 Two reference rows come with it: `pixels`, the same classifier on the raw pixels of that token's cell
 (what no learning gives), and `random tower`, the same tower with its weights re-drawn (what the
 architecture alone gives). A tower whose tokens name a symbol linearly at 0.95 leaves the naming to the
 language model; one at 0.6 has not learned to see it. With --json it prints one JSON object:
-{"model", "seed", "train_objects", "test_objects", "test_signs", "rows": {row: {"colour", "shape", "symbol"}}}.
+{"model", "seed", "tokens", "train_objects", "test_objects", "test_signs", "rows": {row: {"colour", "shape", "symbol"}}}.
 """
 
 from __future__ import annotations
@@ -77,16 +83,21 @@ def linear_accuracy(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.
         return round((head(xt).argmax(1) == yt).float().mean().item(), 3)
 
 
-def labels(scenes: list[dict], cell: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per target: (scene index, token index, class) of every labelled object or sign, for gathering its token."""
+def labels(scenes: list[dict], cell: int, tokens: str = "centre") -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per target: (scene index, token index, class) of every object or sign at its centre's token, or with
+    `tokens="other"` at each other token it covers, for gathering those tokens."""
     rows: dict[str, list[tuple[int, int, int]]] = {t: [] for t in TARGETS}
     for i, scene in enumerate(scenes):
-        for token, target, cls in labelled_cells(scene, cell):
+        centres = labelled_cells(scene, cell)
+        for token, target, cls in centres if tokens == "centre" else labelled_cells(scene, cell, "covered"):
+            if tokens == "other" and (token, target, cls) in centres:
+                continue
             rows[target].append((i, token, cls))
     return {t: tuple(torch.tensor(column) for column in zip(*r, strict=True)) for t, r in rows.items()}
 
 
-def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool, device: str = "cpu") -> dict:
+def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool, device: str = "cpu",
+          tokens: str = "centre") -> dict:
     train_scenes, test_scenes = draw_scenes(seed, n_train), draw_scenes(seed + 1, n_test)
     model, processor = load_backbone(model_dir, device=device, dtype="auto")
     image_processor = processor.image_processor
@@ -94,7 +105,7 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
         cell = token_cell(model, image_processor, f"--model: {model_dir}")
     except JudgeError as e:
         raise SystemExit(str(e)) from None
-    train_labels, test_labels = labels(train_scenes, cell), labels(test_scenes, cell)
+    train_labels, test_labels = labels(train_scenes, cell, tokens), labels(test_scenes, cell, tokens)
     rows = {}
     for name in ("tower", "random tower", "pixels"):
         if name == "random tower":  # the same architecture, every weight matrix re-drawn: what no training gives
@@ -109,8 +120,9 @@ def probe(model_dir: str, n_train: int, n_test: int, seed: int, deepstack: bool,
         for t, k in TARGETS.items():
             (si, ti, y), (sj, tj, yt) = train_labels[t], test_labels[t]
             rows[name][t] = linear_accuracy((train_feats[si, ti], y), (test_feats[sj, tj], yt), k, seed)
-    return {"model": model_dir, "seed": seed, "deepstack": deepstack, "train_objects": len(train_labels["colour"][2]),
-            "test_objects": len(test_labels["colour"][2]), "test_signs": len(test_labels["symbol"][2]), "rows": rows}
+    return {"model": model_dir, "seed": seed, "tokens": tokens, "deepstack": deepstack,
+            "train_objects": len(train_labels["colour"][2]), "test_objects": len(test_labels["colour"][2]),
+            "test_signs": len(test_labels["symbol"][2]), "rows": rows}
 
 
 def main() -> None:
@@ -122,17 +134,20 @@ def main() -> None:
     parser.add_argument("--deepstack", action="store_true",
                         help="also give the classifier the deepstack features of the same token (what the language "
                              "model's early layers receive)")
+    parser.add_argument("--tokens", choices=["centre", "other"], default="centre",
+                        help="read each object's and plate's centre token, or each other token it covers")
     parser.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
     if args.train < 50 or args.test < 50:
         parser.error("--train and --test: at least 50 scenes each")
-    result = probe(args.model, args.train, args.test, args.seed, args.deepstack, args.device)
+    result = probe(args.model, args.train, args.test, args.seed, args.deepstack, args.device, args.tokens)
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.model}: linear probes on the visual token at each object's centre "
-          f"({result['test_objects']} test objects, {result['test_signs']} test signs)")
+    where = "the visual token at each object's centre" if args.tokens == "centre" else "each object's other tokens"
+    print(f"{args.model}: linear probes on {where} "
+          f"({result['test_objects']} test labels of objects, {result['test_signs']} of signs)")
     print(f"{'features':<14}" + "".join(f"{t:>8}" for t in TARGETS))
     for name, accs in result["rows"].items():
         print(f"{name:<14}" + "".join(f"{accs[t]:8.3f}" for t in TARGETS))

@@ -83,6 +83,18 @@ def test_covered_cells_name_every_token_of_an_object():
     assert more > 40  # objects span several tokens: most gain some
 
 
+def test_mixed_cells_spread_objects_and_keep_symbols_at_the_plate_centre():
+    """cells="mixed" names objects as "covered" does and symbols as "centre" does."""
+    rng = np.random.default_rng(6)
+    for _ in range(30):
+        scene = draw_scene(rng)
+        centre, covered, mixed = (token_targets(scene, 16, cells) for cells in ("centre", "covered", "mixed"))
+        for row in ("objects", "colour", "shape"):
+            assert np.array_equal(mixed[ROW[row]], covered[ROW[row]])
+        assert np.array_equal(mixed[ROW["symbol"]], centre[ROW["symbol"]])
+        assert (mixed[ROW["symbol"]] != IGNORE).sum() == len(scene["signs"])
+
+
 def test_items_are_drawn_from_their_own_seed():
     a, b = SceneTargets(4, seed=0, cell=16), SceneTargets(4, seed=0, cell=16)
     assert np.array_equal(a[2]["image"], b[2]["image"]) and np.array_equal(a[2]["targets"], b[2]["targets"])

@@ -391,9 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     tow.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     tow.add_argument("--batch-size", type=int, default=32, help="fresh scenes per step")
     tow.add_argument("--learning-rate", type=float, default=3e-4, help="peak learning rate (cosine schedule)")
-    tow.add_argument("--cells", choices=["centre", "covered"], default="centre",
+    tow.add_argument("--cells", choices=["centre", "covered", "mixed"], default="centre",
                      help="tokens that name an object's colour and shape and a sign's symbol: the one at its centre "
-                          "(default), or every token it covers, so that any of them says what the object is")
+                          "(default); every token it covers, so that any of them says what the object is; or mixed: "
+                          "every token an object covers, a sign's symbol at its plate's centre only")
     tow.add_argument("--held-out", type=int, default=256, help="scenes of another seed that score the heads at the end")
     tow.add_argument("--time-limit", type=float, default=None, help="minutes of training after which to stop and save")
     tow.add_argument("--seed", type=int, default=0, help="seed for the scenes and the heads")

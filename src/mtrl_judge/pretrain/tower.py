@@ -16,7 +16,9 @@ With `cells="covered"` (`--cells covered`) colour, shape and symbol are named on
 inside the object's box or the plate, not only at its centre: an object of 20-31 px covers two to three 16-px cells
 a side, and trained on its centre alone the tower leaves its shape mostly there (linear probes 0.82 at the centre,
 0.63 on its other tokens, where colour is 1.00 and 0.92), so the language model cannot find an object by its shape
-from any of its tokens (docs/base.md, "Several questions an image").
+from any of its tokens (docs/base.md, "Several questions an image"). Spreading the symbol over the plate as well
+costs it at the plate's centre (0.87 -> 0.75 linearly at 400 steps: the plate's edge tokens see the post and the
+background), so `cells="mixed"` spreads colour and shape only and names the symbol at the plate's centre.
 
 Only the tower trains (the text model is untouched), so the language model then has to learn to read the
 new tokens: a warmed base is meant to be continued with `mtrl-judge pretrain --init` (docs/base.md). The
@@ -62,21 +64,25 @@ def draw_scene(rng: np.random.Generator) -> dict:
     return scene_in_split(rng, "train", max_distractors=2, signs=[str(rng.choice(SYMBOLS))])[1]
 
 
-CELLS = ("centre", "covered")  # which tokens name an object's colour and shape and a plate's symbol
+# Which tokens name an object's colour and shape and a plate's symbol: its centre's; every token it covers; or every
+# token an object covers and a plate's centre alone ("mixed": covered plates cost the symbol at the centre, where the
+# plate's edge tokens must name it from the post and the background, docs/base.md).
+CELLS = ("centre", "covered", "mixed")
 
 
 def labelled_cells(scene: dict, cell: int, cells: str = "centre") -> list[tuple[int, str, int]]:
     """(token index, target, class) for every object (colour, shape) and sign (symbol) of a scene: the merged
     token whose cell holds its centre, row-major as the merge windows are ordered, and with `cells="covered"` also
-    every token whose cell's centre lies inside the object's box or the sign's plate."""
+    every token whose cell's centre lies inside the object's box or the sign's plate (`"mixed"`: the object's box
+    only)."""
     per_row = SIZE // cell
 
     def at(x: float, y: float) -> int:
         return int(np.clip(y, 0, SIZE - 1)) // cell * per_row + int(np.clip(x, 0, SIZE - 1)) // cell
 
-    def tokens(x0: float, y0: float, x1: float, y1: float) -> list[int]:
+    def tokens(x0: float, y0: float, x1: float, y1: float, spread: bool) -> list[int]:
         centre = at((x0 + x1) / 2, (y0 + y1) / 2)
-        if cells == "centre":
+        if not spread:
             return [centre]
         inside = [gy * per_row + gx for gy in range(per_row) for gx in range(per_row)
                   if x0 <= (gx + 0.5) * cell <= x1 and y0 <= (gy + 0.5) * cell <= y1]
@@ -84,11 +90,11 @@ def labelled_cells(scene: dict, cell: int, cells: str = "centre") -> list[tuple[
 
     rows = []
     for o in scene["objects"]:
-        for token in tokens(*object_box(o)):
+        for token in tokens(*object_box(o), spread=cells != "centre"):
             rows += [(token, "colour", list(COLOURS).index(o["colour"])), (token, "shape", list(SHAPES).index(o["shape"]))]
     for s in scene["signs"]:
         half, y = s["size"] / 2, s["bottom"] - s["post"] - s["size"] / 2
-        plate = tokens(s["x"] - half, y - half, s["x"] + half, y + half)
+        plate = tokens(s["x"] - half, y - half, s["x"] + half, y + half, spread=cells == "covered")
         rows += [(token, "symbol", SYMBOLS.index(s["symbol"])) for token in plate]
     return rows
 
