@@ -10,6 +10,7 @@ import torch
 from mtrl_judge.data.world.scene import COLOURS, SHAPES, SIZE, object_box
 from mtrl_judge.errors import JudgeError
 from mtrl_judge.pretrain.tower import (
+    CELLS,
     IGNORE,
     SYMBOLS,
     TARGETS,
@@ -154,16 +155,27 @@ def test_warm_up_changes_the_tower_only_and_resumes(tmp_path, tiny_model_dir, ca
 def test_bad_tower_arguments_end_in_one_line(tmp_path, tiny_model_dir, args, option, capsys):
     from mtrl_judge.cli import main
 
-    with pytest.raises(SystemExit):  # argparse names the option and its choices
-        main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "b"), "--cells", "all"])
-    assert "--cells" in capsys.readouterr().err
-    with pytest.raises(JudgeError, match="--cells"):
-        pretrain_tower(tiny_model_dir, tmp_path / "b", cells="all")
     assert main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "b"), *args]) != 0
     err = capsys.readouterr().err
     assert option in err and "Traceback" not in err and not (tmp_path / "b").exists()
     assert main(["pretrain-tower", "--init", str(tmp_path), "--out", str(tmp_path / "b")]) != 0
     assert "--init" in capsys.readouterr().err
+
+
+def test_unknown_cells_are_refused_by_the_cli_and_the_function(tmp_path, tiny_model_dir, capsys):
+    import argparse
+
+    from mtrl_judge.cli import build_parser, main
+
+    with pytest.raises(SystemExit):  # argparse names the option and its choices
+        main(["pretrain-tower", "--init", str(tiny_model_dir), "--out", str(tmp_path / "b"), "--cells", "all"])
+    assert "--cells" in capsys.readouterr().err
+    with pytest.raises(JudgeError, match="--cells"):
+        pretrain_tower(tiny_model_dir, tmp_path / "b", cells="all")
+    assert not (tmp_path / "b").exists()
+    # the CLI spells the choices out (building the parser must not import torch): they must stay tower.CELLS
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert tuple(next(a for a in commands["pretrain-tower"]._actions if a.dest == "cells").choices) == CELLS
 
 
 def tiny_llava():

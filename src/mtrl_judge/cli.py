@@ -391,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     tow.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     tow.add_argument("--batch-size", type=int, default=32, help="fresh scenes per step")
     tow.add_argument("--learning-rate", type=float, default=3e-4, help="peak learning rate (cosine schedule)")
+    # pretrain.tower.CELLS, spelled out so that building the parser does not import torch (a test keeps them equal)
     tow.add_argument("--cells", choices=["centre", "covered", "mixed"], default="centre",
                      help="tokens that name an object's colour and shape and a sign's symbol: the one at its centre "
                           "(default); every token it covers, so that any of them says what the object is; or mixed: "
