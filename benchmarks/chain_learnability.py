@@ -22,6 +22,10 @@ change instead (each format then takes that question's chain from its corpus ver
 tokens, so they cost more per example):
 
     .venv/bin/python benchmarks/chain_learnability.py [--kind exists] [--formats direct,v2,v3,scan] [--steps 300] [--json]
+
+`--save DIR` (one format) keeps the fine-tuned copy as a base folder, so that a multimodal continuation can start
+from a language model that already checks (`mtrl-judge pretrain --init DIR`; its pretrain.json records this command
+and the base it came from).
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 
 import numpy as np
 import torch
 
 from mtrl_judge.backbone import load_backbone
+from mtrl_judge.io import atomic_dir, write_json
 from mtrl_judge.pretrain.corpus import count_word, draw_example
+from mtrl_judge.pretrain.run import lineage
 from mtrl_judge.prompts import parse_verdict
 
 logger = logging.getLogger("chain_learnability")
@@ -95,7 +102,8 @@ def evaluate(model, tokenizer, rows: list[tuple[str, str, str]], choices: list[s
             "sample": texts[0]}
 
 
-def run(fmt: str, model_dir: str, steps: int, batch_size: int, lr: float, n_eval: int, seed: int, kind: str = "exists") -> dict:
+def run(fmt: str, model_dir: str, steps: int, batch_size: int, lr: float, n_eval: int, seed: int, kind: str = "exists",
+        save: str | None = None) -> dict:
     model, processor = load_backbone(model_dir, device="cpu", dtype="auto")
     tokenizer = processor.tokenizer
     torch.manual_seed(seed)
@@ -121,6 +129,14 @@ def run(fmt: str, model_dir: str, steps: int, batch_size: int, lr: float, n_eval
     model.eval()
     after = evaluate(model, tokenizer, held_out, choices)
     minutes = round((time.perf_counter() - started) / 60, 1)
+    if save:
+        with atomic_dir(save, overwrite=True) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            processor.save_pretrained(tmp)
+            write_json(tmp / "pretrain.json", {"command": "python " + " ".join(sys.argv), "init": lineage(model_dir),
+                                               "text_only": {"kind": kind, "format": fmt, "steps": steps,
+                                                             "batch_size": batch_size, "learning_rate": lr}})
+        logger.info("saved the fine-tuned copy to %s", save)
     return {"kind": kind, "format": fmt, "steps": steps, "examples": steps * batch_size, "minutes": minutes,
             "final_loss": round(float(np.mean(losses[-50:])), 4), "before": before, "after": after}
 
@@ -136,13 +152,17 @@ def main() -> None:
     parser.add_argument("--n-eval", type=int, default=200, help="fresh questions per format")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="one JSON object per format instead of a table")
+    parser.add_argument("--save", metavar="DIR", help="with one format: save the fine-tuned copy there as a base folder")
     args = parser.parse_args()
     formats = args.formats.split(",")
     if not set(formats) <= set(FORMATS):
         parser.error(f"--formats: unknown {', '.join(sorted(set(formats) - set(FORMATS)))}; choose from {', '.join(FORMATS)}")
+    if args.save and len(formats) != 1:
+        parser.error("--save keeps one fine-tuned copy: give --formats one format")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for fmt in formats:
-        result = run(fmt, args.model, args.steps, args.batch_size, args.learning_rate, args.n_eval, args.seed, args.kind)
+        result = run(fmt, args.model, args.steps, args.batch_size, args.learning_rate, args.n_eval, args.seed, args.kind,
+                     args.save)
         if args.json:
             print(json.dumps(result), flush=True)
             continue

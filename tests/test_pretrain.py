@@ -312,7 +312,7 @@ def test_pretrain_continues_from_a_base_and_records_its_lineage(tmp_path):
     first = pretrain(None, tmp_path / "base", preset="tiny", max_steps=1, n_examples=4, batch_size=4, seed=0)
     before = load_file(first / "model.safetensors")
     second = pretrain(None, tmp_path / "more", init=first, max_steps=2, n_examples=8, batch_size=4, seed=1,
-                      kind_weights={"symbol": 3}, styles=("direct",), questions_per_image=3)
+                      kind_weights={"symbol": 3}, styles=("direct",), questions_per_image=3, lr_schedule="constant")
     info = json.loads((second / "pretrain.json").read_text())
     assert info["init"]["model"] == str(first) and "--preset tiny" in info["init"]["command"]
     assert "--init" in info["command"] and "--kind-weights symbol=3" in info["command"] and info["steps_done"] == 2
@@ -320,6 +320,11 @@ def test_pretrain_continues_from_a_base_and_records_its_lineage(tmp_path):
     assert "--styles" not in info["init"]["command"]  # the default is not spelled out
     assert "--questions-per-image 3" in info["command"] and info["examples"] == 8 < info["questions"] <= 24
     assert "--questions-per-image" not in info["init"]["command"]
+    assert "--lr-schedule constant" in info["command"] and info["lr_schedule"] == "constant"
+    assert "--lr-schedule" not in info["init"]["command"]
+    # the rate of the last step: constant keeps the peak (a cosine schedule of two steps logs 5e-4 there)
+    rows = map(json.loads, (second / "pretrain_metrics.jsonl").read_text().splitlines())
+    assert [row["learning_rate"] for row in rows if "learning_rate" in row][-1] == pytest.approx(1e-3)
     after = load_file(second / "model.safetensors")
     assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
     assert (second / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()
@@ -340,6 +345,25 @@ def test_a_frozen_tower_continuation_trains_the_language_model_only(tmp_path):
     tower = [k for k in before if ".visual." in k]
     assert tower and all(torch.equal(before[k], after[k]) for k in tower)
     assert any(not torch.equal(before[k], after[k]) for k in before if k not in tower)
+
+
+def test_unknown_lr_schedules_are_refused_by_the_cli_and_the_function(tmp_path, capsys):
+    import argparse
+
+    from mtrl_judge.cli import build_parser, main
+    from mtrl_judge.errors import JudgeError
+    from mtrl_judge.pretrain import pretrain
+    from mtrl_judge.pretrain.run import LR_SCHEDULES
+
+    with pytest.raises(SystemExit):  # argparse names the option and its choices
+        main(["pretrain", "--out", str(tmp_path / "b"), "--preset", "tiny", "--lr-schedule", "linear"])
+    assert "--lr-schedule" in capsys.readouterr().err
+    with pytest.raises(JudgeError, match="--lr-schedule"):
+        pretrain(None, tmp_path / "b", preset="tiny", max_steps=1, lr_schedule="linear")
+    assert not (tmp_path / "b").exists()
+    # the CLI spells the choices out (building the parser must not import torch): they must stay LR_SCHEDULES
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert tuple(next(a for a in commands["pretrain"]._actions if a.dest == "lr_schedule").choices) == tuple(LR_SCHEDULES)
 
 
 def test_bad_continuation_arguments_end_in_one_line(tmp_path, capsys):

@@ -274,7 +274,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
              workers=args.workers, curriculum=args.curriculum, time_limit=args.time_limit, init=args.init,
              kind_weights=parse_kind_weights(args.kind_weights), corpus_version=args.corpus_version,
              freeze_tower=args.freeze_tower, styles=parse_styles(args.styles),
-             questions_per_image=args.questions_per_image)
+             questions_per_image=args.questions_per_image, lr_schedule=args.lr_schedule)
     return 0
 
 
@@ -379,7 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--no-curriculum", dest="curriculum", action="store_false",
                      help="draw full scenes from the start instead of one or two objects first")
     pre.add_argument("--time-limit", type=float, default=None, help="minutes of training after which to stop and save")
-    pre.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate (cosine schedule)")
+    pre.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
+    # pretrain.run.LR_SCHEDULES, spelled out so that building the parser does not import torch (a test keeps them equal)
+    pre.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
+                     help="cosine (default): decay to zero at --steps; constant: keep the peak after the warm-up, for "
+                          "drills whose skill comes in a late jump (docs/base.md)")
     pre.add_argument("--seed", type=int, default=0, help="seed for the corpus, the weights and the data order")
     pre.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     pre.set_defaults(func=_cmd_pretrain)

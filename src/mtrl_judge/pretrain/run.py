@@ -16,6 +16,11 @@ from ..errors import JudgeError
 from ..io import atomic_dir, refuse_nonempty_folder, write_json
 from .corpus import DEFAULT_VERSION, STYLES
 
+# --lr-schedule: the Trainer's scheduler for each. Cosine decays through the run; constant keeps the peak after the
+# warm-up, for drills whose skill is learned in a late jump (docs/base.md: the text comparison needs ~500 updates at
+# full rate, and a cosine schedule of that length has decayed by then).
+LR_SCHEDULES = {"cosine": "cosine", "constant": "constant_with_warmup"}
+
 logger = logging.getLogger(__name__)
 
 
@@ -129,6 +134,7 @@ def pretrain(
     freeze_tower: bool = False,
     styles: tuple[str, ...] = STYLES,
     questions_per_image: int = 1,
+    lr_schedule: str = "cosine",
 ) -> Path:
     """Build `preset` (default small-p8) with a tokenizer that covers the corpus, or start from the
     pretrained base `init` (its weights and tokenizer; a fresh optimiser and schedule), train it on the
@@ -142,6 +148,8 @@ def pretrain(
     are shorter and so cheaper). `questions_per_image` above 1 asks several questions of one image in one conversation
     (corpus.examples): each image's tokens, and on a CPU most of a direct-style step, then serve several answers; an
     example is then one image and its questions, and pretrain.json counts the questions apart (`questions`).
+
+    `lr_schedule` is "cosine" (decaying to zero at `max_steps`) or "constant" (the peak after the warm-up).
 
     `freeze_tower` trains the language model alone and keeps the vision tower (its merger and deepstack mergers
     included) as `init` has it: the continuation after `pretrain-tower`, which would otherwise wear the warmed
@@ -170,6 +178,8 @@ def pretrain(
         check_init(init)
     if freeze_tower and init is None:
         raise JudgeError("--freeze-tower needs --init: a tower built from scratch has nothing to keep")
+    if lr_schedule not in LR_SCHEDULES:
+        raise JudgeError(f"--lr-schedule: unknown schedule {lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
     check_version(corpus_version)
     check_questions_per_image(questions_per_image)
     styles = tuple(styles)
@@ -206,11 +216,14 @@ def pretrain(
         vision_tower(model).requires_grad_(False)  # the Trainer's optimiser takes only parameters that need grads
     loader_workers = min(8, max(0, (os.cpu_count() or 1) - 2)) if cuda else 0
     args = TrainingArguments(
-        # A frozen tower's optimiser state holds fewer tensors: its checkpoints apart, so neither run resumes the other's.
-        output_dir=str(work / ("checkpoints-frozen-tower" if freeze_tower else "checkpoints")),
+        # A frozen tower's optimiser state holds fewer tensors, and a scheduler's state means nothing to another:
+        # their checkpoints apart, so that no run resumes another's.
+        output_dir=str(work / ("checkpoints" + ("-frozen-tower" if freeze_tower else "")
+                               + ("" if lr_schedule == "cosine" else f"-{lr_schedule}-lr"))),
         max_steps=max_steps, per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=min(200, max_steps // 10), weight_decay=0.0,
-        use_cpu=not cuda, bf16=cuda, logging_steps=25, save_steps=250, save_total_limit=1, report_to="none", seed=seed,
+        learning_rate=learning_rate, lr_scheduler_type=LR_SCHEDULES[lr_schedule], warmup_steps=min(200, max_steps // 10),
+        weight_decay=0.0, use_cpu=not cuda, bf16=cuda, logging_steps=min(25, max_steps), save_steps=250, save_total_limit=1,
+        report_to="none", seed=seed,
         dataloader_num_workers=loader_workers, dataloader_persistent_workers=loader_workers > 0,
         train_sampling_strategy="sequential",  # the cache is in curriculum order
         remove_unused_columns=False,
@@ -229,6 +242,7 @@ def pretrain(
             "command": (f"mtrl-judge pretrain --out {out} " + (f"--init {init} " if init else f"--preset {preset} ")
                         + f"--steps {max_steps} --batch-size {batch_size} --examples {n} "
                         + f"--learning-rate {learning_rate} --seed {seed}"
+                        + (f" --lr-schedule {lr_schedule}" if lr_schedule != "cosine" else "")
                         + (f" --kind-weights {weights}" if weights else "")
                         + (f" --corpus-version {corpus_version}" if corpus_version != DEFAULT_VERSION else "")
                         + (f" --styles {styles_option}" if styles_option else "")
@@ -241,7 +255,8 @@ def pretrain(
             "init": lineage(init), "kind_weights": kind_weights, "corpus_version": corpus_version, "styles": list(styles),
             "freeze_tower": freeze_tower, "max_steps": max_steps, "examples": n,
             "questions_per_image": questions_per_image, "questions": questions,
-            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "curriculum": curriculum,
+            "batch_size": batch_size, "learning_rate": learning_rate, "lr_schedule": lr_schedule, "seed": seed,
+            "curriculum": curriculum,
             "minutes": round((time.perf_counter() - started) / 60, 1), **record,
             # examples/s counts images with their questions; this counts answers, comparable packed or not
             "questions_per_second": (round(record["examples_per_second"] * questions / n, 1)
