@@ -24,6 +24,17 @@ def tiny_judge(tiny_model_dir):
     return Judge.from_pretrained(tiny_model_dir, max_new_tokens=8, batch_size=4)
 
 
+def cli_choices(command: str, dest: str) -> tuple:
+    """The choices the CLI's parser spells out for one option of a subcommand (kept literal there so that building
+    the parser imports no torch; tests keep them equal to the library's own tuples)."""
+    import argparse
+
+    from mtrl_judge.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return tuple(next(a for a in commands[command]._actions if a.dest == dest).choices)
+
+
 def make_image(path: Path, colour: str = "red", size: tuple[int, int] = (64, 64)) -> Path:
     image = Image.new("RGB", size, "white")
     ImageDraw.Draw(image).ellipse((8, 8, size[0] - 8, size[1] - 8), fill=colour)

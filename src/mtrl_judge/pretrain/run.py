@@ -222,6 +222,7 @@ def pretrain(
                                + ("" if lr_schedule == "cosine" else f"-{lr_schedule}-lr"))),
         max_steps=max_steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type=LR_SCHEDULES[lr_schedule], warmup_steps=min(200, max_steps // 10),
+        # a run shorter than 25 steps still logs its loss and rate (the loss curve in pretrain.json is never empty)
         weight_decay=0.0, use_cpu=not cuda, bf16=cuda, logging_steps=min(25, max_steps), save_steps=250, save_total_limit=1,
         report_to="none", seed=seed,
         dataloader_num_workers=loader_workers, dataloader_persistent_workers=loader_workers > 0,
