@@ -76,8 +76,7 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
     kinds = {k: {s: round(sum(h) / len(h), 3) for s in ("reason", "direct") if (h := right.get((k, s)))}
              for k in QUESTION_KINDS if any((k, s) in right for s in ("reason", "direct"))}
     hits = [h for v in right.values() for h in v]
-    gate = {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar}
-            for k, bar in GATE.items() if k in kinds}
+    gate = gate_of(kinds)
     reasoning = {k: _seen_then_right(rows) for k, rows in seen.items()}
     # A yes/no kind's accuracy means little beside these: a base answering "yes" to everything scores the truths' share.
     yes_share = {k: {s: {"answered": round(sum(a for a, _ in rows) / len(rows), 3),
@@ -88,8 +87,19 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
                         for case in EXISTS_CASES if (h := presence.get((s, case)))}
                     for s in ("reason", "direct") if any((s, case) in presence for case in EXISTS_CASES)}
     return {"model": model_dir, "seed": seed, "n": n, "kinds": kinds, "overall": round(sum(hits) / len(hits), 3),
-            "gate": gate, "gate_passed": len(gate) == len(GATE) and all(g["passed"] for g in gate.values()),
+            "gate": gate, "gate_passed": gate_passed(gate),
             "reasoning": reasoning, "yes_share": yes_share, "exists_cases": exists_cases}
+
+
+def gate_of(kinds: dict[str, dict[str, float]]) -> dict[str, dict]:
+    """Each gated kind that was asked: its better style's accuracy beside its bar (GATE)."""
+    return {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar}
+            for k, bar in GATE.items() if k in kinds}
+
+
+def gate_passed(gate: dict[str, dict]) -> bool:
+    """The base may ship: every gated kind asked, and every one at its bar. A probe of some kinds never passes."""
+    return len(gate) == len(GATE) and all(g["passed"] for g in gate.values())
 
 
 EXISTS_CASES = ("present", "other shape", "other colour")
