@@ -93,8 +93,8 @@ def probe(model_dir: str, n: int, seed: int, batch_size: int = 30, device: str =
 
 def gate_of(kinds: dict[str, dict[str, float]]) -> dict[str, dict]:
     """Each gated kind that was asked: its better style's accuracy beside its bar (GATE)."""
-    return {k: {"best": max(kinds[k].values()), "needs": bar, "passed": max(kinds[k].values()) >= bar}
-            for k, bar in GATE.items() if k in kinds}
+    best = {k: max(kinds[k].values()) for k in GATE if k in kinds}
+    return {k: {"best": b, "needs": GATE[k], "passed": b >= GATE[k]} for k, b in best.items()}
 
 
 def gate_passed(gate: dict[str, dict]) -> bool:
